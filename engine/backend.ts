@@ -1,0 +1,262 @@
+/**
+ * The kernel-level contract that both compute backends (`wasm`, `webgpu`) and the pure-TS
+ * reference backend (`ref`, for tests) implement. The autograd layer (engine/tensor.ts,
+ * engine/ops/) is written once against this interface.
+ *
+ * Conventions:
+ * - Buffers are flat, contiguous, row-major. dtype "f32" (default) or "i32" (token ids, targets,
+ *   argmax indices). Element offsets/counts are in elements, never bytes.
+ * - Kernel calls only *enqueue* work and return nothing: the wasm backend may run them at once,
+ *   the webgpu backend records them into a command encoder and submits on flush()/read().
+ *   Nothing inside a training step needs a readback.
+ * - Every kernel writes its whole output (beta = 0 means "overwrite", never "read then scale"),
+ *   except where `accumulate`/`beta` says otherwise.
+ * - Shapes use NCHW for images; matrices are [rows, cols].
+ */
+
+export type DType = "f32" | "i32";
+
+/** Opaque handle to device memory. */
+export interface Buf {
+  readonly id: number;
+  readonly numel: number;
+  readonly dtype: DType;
+}
+
+export interface MatmulParams {
+  batch: number; // number of independent products
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean; // A stored [K, M] when true, else [M, K]
+  transB: boolean; // B stored [N, K] when true, else [K, N]
+  strideA: number; // elements between consecutive A matrices (0 broadcasts one A)
+  strideB: number;
+  strideC: number;
+  offsetA?: number;
+  offsetB?: number;
+  offsetC?: number;
+  alpha?: number; // default 1
+  beta?: number; // default 0: C = alpha*op(A)@op(B) + beta*C
+}
+
+export interface Conv2dParams {
+  N: number;
+  C: number; // input channels
+  H: number;
+  W: number;
+  O: number; // output channels
+  KH: number;
+  KW: number;
+  stride: number;
+  pad: number;
+  OH: number; // (H + 2*pad - KH)/stride + 1
+  OW: number;
+}
+
+export interface Pool2dParams {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  K: number; // window (square)
+  stride: number;
+  pad: number;
+  OH: number;
+  OW: number;
+}
+
+export type UnaryOp =
+  | "relu"
+  | "gelu" // erf form: x * 0.5 * (1 + erf(x / sqrt(2)))
+  | "exp"
+  | "log"
+  | "neg"
+  | "sqrt"
+  | "rsqrt"
+  | "tanh"
+  | "sigmoid"
+  | "abs"
+  | "square";
+
+export type BinaryOp = "add" | "sub" | "mul" | "div" | "max" | "min";
+
+/** Strided view for broadcasting binary ops and strided copies (rank <= 6). */
+export interface View {
+  offset: number;
+  strides: number[]; // in elements; 0 broadcasts that axis
+}
+
+export interface Backend {
+  readonly name: "ref" | "wasm" | "webgpu";
+  /** True when f16 storage/compute is available (webgpu with shader-f16). */
+  readonly supportsF16: boolean;
+
+  // ---- memory ----
+  alloc(numel: number, dtype?: DType): Buf;
+  free(buf: Buf): void;
+  write(buf: Buf, data: Float32Array | Int32Array, offset?: number): void;
+  read(buf: Buf): Promise<Float32Array | Int32Array>;
+  fill(buf: Buf, value: number, offset?: number, count?: number): void;
+  /** Submits pending work and waits for it (webgpu); no-op for synchronous backends. */
+  flush(): Promise<void>;
+  /** Live allocation counters, for leak tests. */
+  stats(): { liveBuffers: number; liveBytes: number; pooledBytes: number };
+  destroy(): void;
+
+  // ---- dense linear algebra ----
+  matmul(a: Buf, b: Buf, c: Buf, p: MatmulParams): void;
+  /** y = conv(x, w) (+ bias[O] when given). x [N,C,H,W], w [O,C,KH,KW], y [N,O,OH,OW]. */
+  conv2d(x: Buf, w: Buf, bias: Buf | null, y: Buf, p: Conv2dParams): void;
+  /** dx = conv_transpose(dy, w); overwrites dx [N,C,H,W]. */
+  conv2dBackwardData(dy: Buf, w: Buf, dx: Buf, p: Conv2dParams): void;
+  /** dw (+)= correlation of x and dy; dw [O,C,KH,KW]. accumulate adds into dw. */
+  conv2dBackwardFilter(x: Buf, dy: Buf, dw: Buf, p: Conv2dParams, accumulate: boolean): void;
+
+  // ---- elementwise ----
+  unary(op: UnaryOp, x: Buf, y: Buf, n: number): void;
+  /** dx = dy * f'(x) for relu | gelu | tanh | sigmoid (x is the op's input). */
+  unaryBackward(op: UnaryOp, x: Buf, dy: Buf, dx: Buf, n: number): void;
+  /** out[i] = a[viewA(i)] op b[viewB(i)] over `shape` (out contiguous). */
+  binary(op: BinaryOp, a: Buf, va: View, b: Buf, vb: View, out: Buf, shape: number[]): void;
+  /** y = alpha * x + beta * y over n elements (beta = 0 overwrites). */
+  axpby(x: Buf, y: Buf, alpha: number, beta: number, n: number): void;
+  /** y[i] = x[view(i)] over `shape` into y at yOffset (contiguous): permute/slice/concat. */
+  copyStrided(x: Buf, vx: View, y: Buf, yOffset: number, shape: number[]): void;
+  /** Sums x viewed as [outer, reduce, inner] over the middle axis into y [outer, inner]. */
+  reduceSum(
+    x: Buf,
+    y: Buf,
+    outer: number,
+    reduce: number,
+    inner: number,
+    accumulate: boolean,
+  ): void;
+  /** out[0] (+)= sum of squares of x[0..n): for global gradient norms. */
+  sumSquares(x: Buf, n: number, out: Buf, accumulate: boolean): void;
+  /** x *= min(1, maxNorm / (sqrt(sumsq[0]) + 1e-6)): gradient clipping without readback. */
+  clipByNorm(x: Buf, n: number, sumsq: Buf, maxNorm: number): void;
+
+  // ---- normalization / activation with state ----
+  /** Row softmax of x [rows, cols] into y. */
+  softmax(x: Buf, y: Buf, rows: number, cols: number): void;
+  /** dx = y * (dy - sum(dy * y)) per row. */
+  softmaxBackward(y: Buf, dy: Buf, dx: Buf, rows: number, cols: number): void;
+  /** LayerNorm over the last dim; saves mean/rstd [rows] for backward. */
+  layerNorm(
+    x: Buf,
+    gamma: Buf,
+    beta: Buf,
+    y: Buf,
+    mean: Buf,
+    rstd: Buf,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void;
+  /** Writes dx; accumulates dgamma/dbeta [cols]. */
+  layerNormBackward(
+    x: Buf,
+    gamma: Buf,
+    mean: Buf,
+    rstd: Buf,
+    dy: Buf,
+    dx: Buf,
+    dgamma: Buf,
+    dbeta: Buf,
+    rows: number,
+    cols: number,
+  ): void;
+  /** Per-channel mean and biased variance of x [N,C,HW] into mean/var [C]. */
+  batchNormStats(x: Buf, mean: Buf, variance: Buf, N: number, C: number, HW: number): void;
+  /** y = (x - mean) * rstd(var, eps) * gamma + beta, per channel. */
+  batchNormApply(
+    x: Buf,
+    mean: Buf,
+    variance: Buf,
+    gamma: Buf,
+    beta: Buf,
+    y: Buf,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void;
+  /** Training-mode backward (batch statistics); writes dx, accumulates dgamma/dbeta. */
+  batchNormBackward(
+    x: Buf,
+    mean: Buf,
+    variance: Buf,
+    gamma: Buf,
+    dy: Buf,
+    dx: Buf,
+    dgamma: Buf,
+    dbeta: Buf,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void;
+  /** Max pool; argmax (i32, index into the input plane) saved for backward. */
+  maxPool2d(x: Buf, y: Buf, argmax: Buf, p: Pool2dParams): void;
+  maxPool2dBackward(dy: Buf, argmax: Buf, dx: Buf, p: Pool2dParams): void;
+
+  // ---- indexing / losses / randomness ----
+  /** out[i, :] = table[ids[i], :]; ids i32 [n], table [vocab, dim]. */
+  embedding(ids: Buf, table: Buf, out: Buf, n: number, dim: number): void;
+  /** dtable[ids[i], :] += dy[i, :]. */
+  embeddingBackward(ids: Buf, dy: Buf, dtable: Buf, n: number, dim: number): void;
+  /**
+   * Softmax cross-entropy per row of logits [rows, cols] against i32 targets; rows whose target
+   * equals ignoreIndex get loss 0. Writes loss [rows] and dlogits = (softmax - onehot) * scale
+   * (0 for ignored rows), so the backward is ready without a second pass.
+   */
+  crossEntropy(
+    logits: Buf,
+    targets: Buf,
+    loss: Buf,
+    dlogits: Buf,
+    rows: number,
+    cols: number,
+    ignoreIndex: number,
+    scale: number,
+  ): void;
+  /**
+   * mask[i] = keep ? 1/(1-p) : 0 where keep = uniform(seed, offset + i) >= p and uniform is
+   * `counterUniform` below: both backends draw the same mask.
+   */
+  dropoutMask(mask: Buf, n: number, p: number, seed: number, offset: number): void;
+
+  // ---- optimizer ----
+  /**
+   * PyTorch SGD without dampening: d = g + wd*w; m = momentum*m + d; w -= lr*m. With m zeroed
+   * before the first step this equals PyTorch's first step (m = d).
+   */
+  sgdStep(
+    w: Buf,
+    g: Buf,
+    m: Buf,
+    n: number,
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+  ): void;
+  /** slow += alpha * (fast - slow); fast = slow. */
+  lookaheadSync(fast: Buf, slow: Buf, n: number, alpha: number): void;
+}
+
+/** 32-bit integer hash (lowbias32, public-domain constants); all arithmetic mod 2^32. */
+export function hash32(x: number): number {
+  x = x >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/** Counter-based uniform in [0, 1): 24 random bits of hash32(hash32(seed) ^ counter). */
+export function counterUniform(seed: number, counter: number): number {
+  return (hash32((hash32(seed) ^ counter) >>> 0) >>> 8) / 16777216;
+}

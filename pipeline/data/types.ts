@@ -1,0 +1,39 @@
+/** Shared shapes of what the dataset readers return. */
+
+/** Where a record came from, for error messages: file plus 1-based line or a JSON path. */
+export interface SourceLocation {
+  file: string;
+  line?: number;
+  field?: string; // e.g. "annotations[17].caption"
+}
+
+export interface ImageRecord {
+  id: string; // stable id: COCO image id as a string, Flickr8k file name, VOC image id
+  file: string; // absolute path of the image file
+}
+
+export interface Caption {
+  imageId: string;
+  text: string;
+  source: SourceLocation;
+}
+
+/** Images with their captions (COCO captions JSON, Flickr8k CSV). */
+export interface CaptionSet {
+  images: ImageRecord[];
+  captions: Caption[];
+}
+
+/** Multi-label classification set (COCO instances, VOC07 split): labels 1, -1, or 0 (difficult). */
+export interface LabelSet {
+  classes: string[];
+  images: ImageRecord[];
+  labels: Int8Array; // [images.length, classes.length], row-major
+}
+
+/** A decoded RGB image, interleaved HWC uint8. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array; // length width*height*3
+}

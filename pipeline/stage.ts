@@ -1,0 +1,63 @@
+/**
+ * The contract every pipeline stage implements. A stage is a pure function of its config, its
+ * input artifacts and its input files: the cache keys its output by exactly those (plus the
+ * stage's code version), so the same inputs + config + code give the same key and are reused.
+ */
+import type { z } from "zod";
+
+/** One file inside an artifact, as recorded in its manifest. */
+export interface ManifestFile {
+  path: string; // relative to the artifact directory, "/"-separated
+  size: number;
+  sha256: string;
+}
+
+/** manifest.json at the root of every artifact directory. */
+export interface Manifest {
+  key: string; // hex SHA-256, also the directory name
+  stage: string;
+  stageVersion: string;
+  config: unknown; // the fully defaulted config the stage ran with
+  inputs: Record<string, string>; // input name -> upstream artifact key
+  inputFiles: Record<string, string>; // input name -> content hash of the external file/folder
+  created: string; // ISO time
+  files: ManifestFile[];
+  summary: Record<string, unknown>; // what the stage returned (metrics, counts)
+}
+
+/** A finished, immutable artifact in the cache. */
+export interface Artifact {
+  key: string;
+  dir: string; // absolute path of the artifact directory
+  manifest: Manifest;
+}
+
+/** Reports progress of long work (a bar with rate and ETA on a terminal, lines otherwise). */
+export interface Progress {
+  tick(n?: number, info?: Record<string, string | number>): void;
+  done(): void;
+}
+
+/** What a stage's run() receives. */
+export interface StageContext<C> {
+  config: C;
+  inputs: Record<string, Artifact>; // upstream artifacts, by input name
+  inputFiles: Record<string, string>; // external input paths (files or folders), by input name
+  outDir: string; // temporary directory: everything written here becomes the artifact
+  workDir: string; // persistent per-key scratch (survives a kill; used to resume long jobs)
+  progress(label: string, total: number, unit?: string): Progress;
+  log(message: string): void;
+}
+
+/** A pipeline stage: `tokenize`, `augment`, `pretrain`, `extract`, `evaluate`. */
+export interface Stage<C> {
+  name: string;
+  /** Bump when the stage's output for the same inputs changes; part of the cache key. */
+  version: string;
+  /** zod schema whose defaults are the paper's values; unknown keys are errors. */
+  schema: z.ZodType<C>;
+  /** Names the upstream artifacts and external files this config reads. */
+  inputs(config: C): { artifacts: Record<string, string>; files: Record<string, string> };
+  /** Does the work, writing into ctx.outDir; returns a summary stored in the manifest. */
+  run(ctx: StageContext<C>): Promise<Record<string, unknown>>;
+}
