@@ -1,0 +1,73 @@
+/**
+ * Training checkpoints: model weights, optimizer state (momentum, LookAhead slow weights and
+ * counter), dropout RNG, task state and the step, so a killed run resumes bit-identically.
+ * Layout: <dir>/step-<N>/{model,optimizer}.safetensors + state.json, and <dir>/LATEST naming the
+ * newest complete one (written last, atomically).
+ */
+import { join } from "node:path";
+import type { LookAhead, SGD } from "../../engine/optim/index.ts";
+import { decodeOptimizerState, encodeOptimizerState } from "../../engine/optim/index.ts";
+import { loadModule, saveModule, writeFileAtomic } from "../../engine/safetensors.ts";
+import type { CounterRng } from "../../engine/rng.ts";
+import type { PretrainingModel } from "../model/tasks.ts";
+
+export interface CheckpointState {
+  step: number; // optimizer steps completed
+  rng: { seed: number; offset: number };
+  model: { maskCounter: number };
+  /** Metrics lines written up to this step (to truncate metrics.jsonl on resume). */
+  metricsLines: number;
+}
+
+const enc = new TextEncoder();
+
+/** Directory name of the checkpoint after `step` steps. */
+export function checkpointName(step: number): string {
+  return `step-${String(step).padStart(8, "0")}`;
+}
+
+/** Saves a checkpoint and then points LATEST at it. */
+export async function saveCheckpoint(
+  dir: string,
+  model: PretrainingModel,
+  opt: SGD | LookAhead,
+  rng: CounterRng,
+  state: Omit<CheckpointState, "rng" | "model">,
+): Promise<string> {
+  const name = checkpointName(state.step);
+  const path = join(dir, name);
+  await Deno.mkdir(path, { recursive: true });
+  await saveModule(join(path, "model.safetensors"), model, { step: String(state.step) });
+  await writeFileAtomic(join(path, "optimizer.safetensors"), await encodeOptimizerState(opt));
+  const full: CheckpointState = { ...state, rng: rng.state(), model: model.extraState() };
+  await writeFileAtomic(join(path, "state.json"), enc.encode(JSON.stringify(full, null, 1)));
+  await writeFileAtomic(join(dir, "LATEST"), enc.encode(name + "\n"));
+  return path;
+}
+
+/** The newest complete checkpoint in `dir`, or null. */
+export async function latestCheckpoint(dir: string): Promise<string | null> {
+  try {
+    const name = (await Deno.readTextFile(join(dir, "LATEST"))).trim();
+    return name ? join(dir, name) : null;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/** Restores model, optimizer and RNG from a checkpoint directory; returns its state. */
+export async function loadCheckpoint(
+  path: string,
+  model: PretrainingModel,
+  opt: SGD | LookAhead,
+  rng: CounterRng,
+): Promise<CheckpointState> {
+  const state = JSON.parse(await Deno.readTextFile(join(path, "state.json"))) as CheckpointState;
+  await loadModule(join(path, "model.safetensors"), model);
+  const optPath = join(path, "optimizer.safetensors");
+  decodeOptimizerState(opt, await Deno.readFile(optPath), optPath);
+  rng.load(state.rng);
+  model.loadExtraState(state.model);
+  return state;
+}

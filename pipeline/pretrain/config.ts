@@ -1,0 +1,54 @@
+/** The pretrain stage's config schema: defaults are the paper's values. */
+import { z } from "zod";
+import { TASKS } from "../model/tasks.ts";
+
+export const optimSchema = z.strictObject({
+  /** Max LR of the visual backbone. */
+  cnnLr: z.number().positive().default(0.2),
+  /** Max LR of everything else (textual head). */
+  headLr: z.number().positive().default(1e-3),
+  momentum: z.number().min(0).max(1).default(0.9),
+  weightDecay: z.number().min(0).default(1e-4),
+  lookaheadAlpha: z.number().min(0).max(1).default(0.5),
+  /** LookAhead sync period; 0 disables LookAhead. */
+  lookaheadK: z.number().int().min(0).default(5),
+  warmupSteps: z.number().int().min(0).default(10000),
+  schedule: z.enum(["cosine", "linear", "multistep", "constant"]).default("cosine"),
+  milestones: z.array(z.number().int()).default([]),
+  gamma: z.number().positive().default(0.1),
+  clipGradNorm: z.number().positive().default(10),
+});
+
+export const modelSchema = z.strictObject({
+  task: z.enum(TASKS).default("bicaptioning"),
+  visual: z.string().default("resnet50"),
+  textual: z.string().default("transdec_postnorm::L1_H2048_A32_F8192"),
+  dropout: z.number().min(0).max(1).default(0.1),
+  maxLength: z.number().int().positive().default(30),
+});
+
+export const trainSchema = z.strictObject({
+  /** Total optimizer steps (500K in the paper for COCO; set for your data). */
+  steps: z.number().int().positive().default(500000),
+  /** Global batch size (images per optimizer step). */
+  batchSize: z.number().int().positive().default(256),
+  /** Micro-batches per step: each holds batchSize / accumulate images. */
+  accumulate: z.number().int().positive().default(1),
+  seed: z.number().int().default(0),
+  /** Save a checkpoint every this many steps (0: only at the end). */
+  checkpointEvery: z.number().int().min(0).default(2000),
+  /** Compute validation loss every this many steps (0: never). */
+  valEvery: z.number().int().min(0).default(0),
+  /** Validation batches per evaluation. */
+  valBatches: z.number().int().positive().default(4),
+  /** Percentage of training images used (data-efficiency runs). */
+  percentImages: z.number().min(0.01).max(100).default(100),
+  /** Use only the first caption of each image. */
+  oneCaptionPerImage: z.boolean().default(false),
+  /** Augmentation workers (Deno Workers); 0 augments in the training thread. */
+  workers: z.number().int().min(0).default(1),
+});
+
+export type OptimConfig = z.infer<typeof optimSchema>;
+export type ModelSection = z.infer<typeof modelSchema>;
+export type TrainConfig = z.infer<typeof trainSchema>;

@@ -1,0 +1,238 @@
+/**
+ * The pretraining loop: micro-batches with gradient accumulation, global-norm clipping, SGD +
+ * LookAhead under a warmup-then-decay LR schedule, periodic validation loss, checkpoints with exact
+ * resume, metrics as JSONL, a NaN/Inf guard that stops the run and keeps the last good checkpoint.
+ */
+import { join } from "node:path";
+import type { Backend } from "../../engine/backend.ts";
+import * as ops from "../../engine/ops/index.ts";
+import { clipGradNorm, type LookAhead, lrFactor, type SGD } from "../../engine/optim/index.ts";
+import type { CounterRng } from "../../engine/rng.ts";
+import { noGrad, tidy } from "../../engine/scope.ts";
+import { tensor } from "../../engine/tensor.ts";
+import type { Progress } from "../stage.ts";
+import type { Batch, PretrainingModel } from "../model/tasks.ts";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import type { OptimConfig, TrainConfig } from "./config.ts";
+
+/** One batch as it comes from the data loader (host memory). */
+export interface HostBatch {
+  images: Float32Array; // [B, 3, S, S]
+  size: number; // B
+  tokens?: Int32Array; // [B, T]
+  lengths?: ArrayLike<number>; // [B]
+  labels?: Float32Array; // [B, K]
+}
+
+/** Deterministic batches: the same (epoch, step) always gives the same batch. */
+export interface BatchSource {
+  readonly batchesPerEpoch: number;
+  readonly imageSize: number;
+  readonly maxLength: number;
+  get(epoch: number, step: number): Promise<HostBatch>;
+}
+
+export interface TrainerOptions {
+  backend: Backend;
+  model: PretrainingModel;
+  optimizer: SGD | LookAhead;
+  rng: CounterRng; // dropout stream (saved in checkpoints)
+  train: TrainConfig;
+  optim: OptimConfig;
+  source: BatchSource;
+  val?: BatchSource;
+  workDir: string; // checkpoints + metrics (persistent across kills)
+  progress: (label: string, total: number, unit?: string) => Progress;
+  log: (msg: string) => void;
+  /** Stop after this many steps of this call (tests of kill-and-resume); default: all. */
+  stopAfter?: number;
+}
+
+export interface Metric {
+  step: number;
+  loss?: number;
+  parts?: Record<string, number>;
+  lr?: Record<string, number>;
+  gradNorm?: number;
+  imgPerSec?: number;
+  valLoss?: number;
+  time: number;
+}
+
+export interface TrainResult {
+  steps: number;
+  resumedFrom: number;
+  lastLoss: number;
+  lastValLoss: number | null;
+  metricsPath: string;
+  checkpoint: string;
+}
+
+/** Raised when the loss stops being finite; names the last good checkpoint. */
+export class NonFiniteLossError extends Error {}
+
+function toBatch(be: Backend, hb: HostBatch, S: number, T: number): Batch {
+  return {
+    images: tensor(be, hb.images, [hb.size, 3, S, S]),
+    tokens: hb.tokens ?? new Int32Array(hb.size * T),
+    lengths: hb.lengths ? Array.from(hb.lengths) : new Array(hb.size).fill(0),
+    T,
+    labels: hb.labels,
+  };
+}
+
+/** Micro-batch m of a run: the flat batch index maps onto (epoch, step in epoch). */
+function microPosition(src: BatchSource, m: number): [number, number] {
+  return [Math.floor(m / src.batchesPerEpoch), m % src.batchesPerEpoch];
+}
+
+/** Mean validation loss over the first `batches` batches of the val source (eval mode). */
+async function validationLoss(o: TrainerOptions): Promise<number> {
+  const src = o.val!;
+  const n = Math.min(o.train.valBatches, src.batchesPerEpoch);
+  let total = 0;
+  o.model.eval();
+  try {
+    for (let i = 0; i < n; i++) {
+      const hb = await src.get(0, i);
+      const l = noGrad(() =>
+        tidy(() => o.model.loss(toBatch(o.backend, hb, src.imageSize, src.maxLength)).loss)
+      );
+      total += await l.item();
+      l.dispose();
+    }
+  } finally {
+    o.model.train();
+  }
+  return total / Math.max(1, n);
+}
+
+/** Runs (or resumes) training to train.steps; returns where it ended. */
+export async function train(o: TrainerOptions): Promise<TrainResult> {
+  const c = o.train, src = o.source;
+  if (c.batchSize % c.accumulate !== 0) {
+    throw new Error(
+      `train.batchSize ${c.batchSize} is not divisible by train.accumulate ${c.accumulate}`,
+    );
+  }
+  const ckptDir = join(o.workDir, "checkpoints");
+  const metricsPath = join(o.workDir, "metrics.jsonl");
+  await Deno.mkdir(ckptDir, { recursive: true });
+
+  let start = 0, metricsLines = 0;
+  const latest = await latestCheckpoint(ckptDir);
+  if (latest) {
+    const st = await loadCheckpoint(latest, o.model, o.optimizer, o.rng);
+    start = st.step;
+    metricsLines = st.metricsLines;
+    // Drop metrics written after the checkpoint so the log matches an uninterrupted run.
+    const lines = (await Deno.readTextFile(metricsPath).catch(() => "")).split("\n").filter(
+      Boolean,
+    );
+    await Deno.writeTextFile(
+      metricsPath,
+      lines.slice(0, metricsLines).map((l) => l + "\n").join(""),
+    );
+    o.log(`resuming from ${latest} (step ${start} of ${c.steps})`);
+  } else {
+    await Deno.writeTextFile(metricsPath, "");
+  }
+
+  const sched = {
+    kind: o.optim.schedule,
+    warmupSteps: o.optim.warmupSteps,
+    totalSteps: c.steps,
+    milestones: o.optim.milestones,
+    gamma: o.optim.gamma,
+  };
+  const params = o.optimizer.groups.flatMap((g) => g.params);
+  const end = o.stopAfter !== undefined ? Math.min(c.steps, start + o.stopAfter) : c.steps;
+  const bar = o.progress("pretrain", (c.steps - start) * c.batchSize, "img");
+  const metricsFile = await Deno.open(metricsPath, { append: true, create: true });
+  const enc = new TextEncoder();
+  const writeMetric = (m: Metric) => {
+    metricsFile.writeSync(enc.encode(JSON.stringify(m) + "\n"));
+    metricsLines++;
+  };
+  let lastLoss = NaN, lastVal: number | null = null, lastCkpt = latest ?? "(none)";
+  try {
+    for (let step = start; step < end; step++) {
+      const t0 = performance.now();
+      const factor = lrFactor(step, sched);
+      o.optimizer.setLrFactor(factor);
+      const partSums: Record<string, number> = {};
+      let lossSum = 0;
+      for (let a = 0; a < c.accumulate; a++) {
+        const [ep, s] = microPosition(src, step * c.accumulate + a);
+        const hb = await src.get(ep, s);
+        const { loss, parts } = tidy(() => {
+          const r = o.model.loss(toBatch(o.backend, hb, src.imageSize, src.maxLength));
+          ops.scale(r.loss, 1 / c.accumulate).backward();
+          return r;
+        });
+        lossSum += await loss.item();
+        for (const [k, v] of Object.entries(parts)) {
+          partSums[k] = (partSums[k] ?? 0) + (await v.item()) / c.accumulate;
+          if (v !== loss) v.dispose();
+        }
+        loss.dispose();
+      }
+      const sumsq = clipGradNorm(params, o.optim.clipGradNorm);
+      o.optimizer.step();
+      o.optimizer.zeroGrad();
+      const gradNorm = Math.sqrt(await sumsq.item());
+      sumsq.dispose();
+      lastLoss = lossSum / c.accumulate;
+      if (!Number.isFinite(lastLoss) || !Number.isFinite(gradNorm)) {
+        throw new NonFiniteLossError(
+          `non-finite ${
+            Number.isFinite(lastLoss) ? "gradient norm" : "loss"
+          } (${lastLoss}) at step ` +
+            `${step}; stopped. The last good checkpoint is ${lastCkpt}; lower the learning rate or ` +
+            `check the data, then resume.`,
+        );
+      }
+      const dt = (performance.now() - t0) / 1000;
+      const lr: Record<string, number> = {};
+      for (const g of o.optimizer.groups) lr[g.name ?? "default"] = g.lr;
+      const done = step + 1;
+      const m: Metric = {
+        step: done,
+        loss: lastLoss,
+        parts: partSums,
+        lr,
+        gradNorm,
+        imgPerSec: c.batchSize / dt,
+        time: Date.now(),
+      };
+      if (o.val && c.valEvery > 0 && (done % c.valEvery === 0 || done === c.steps)) {
+        lastVal = await validationLoss(o);
+        m.valLoss = lastVal;
+      }
+      writeMetric(m);
+      bar.tick(c.batchSize, {
+        step: done,
+        loss: lastLoss.toFixed(4),
+        ...(lastVal !== null ? { val: lastVal.toFixed(4) } : {}),
+      });
+      if ((c.checkpointEvery > 0 && done % c.checkpointEvery === 0) || done === c.steps) {
+        metricsFile.syncSync();
+        lastCkpt = await saveCheckpoint(ckptDir, o.model, o.optimizer, o.rng, {
+          step: done,
+          metricsLines,
+        });
+      }
+    }
+  } finally {
+    metricsFile.close();
+    bar.done();
+  }
+  return {
+    steps: end,
+    resumedFrom: start,
+    lastLoss,
+    lastValLoss: lastVal,
+    metricsPath,
+    checkpoint: lastCkpt,
+  };
+}
