@@ -1,0 +1,260 @@
+/**
+ * pretrain stage: trains a visual backbone and a textual head on an augment artifact (image
+ * shards, input `shards`) and a tokenize artifact (captions + vocabulary, input `tokens`) with one
+ * of the five pretraining tasks. Checkpoints every `train.checkpointEvery` steps (kept in the
+ * artifact under checkpoints/), exact resume after a kill, metrics.jsonl + loss.svg, periodic
+ * validation loss, greedy sample captions of a few validation images.
+ *
+ * Artifact: model.safetensors (everything), visual.safetensors (the backbone alone, torchvision
+ * key names), checkpoints/step-N.safetensors, metrics.jsonl, loss.svg, samples.json, model.json.
+ */
+import { join } from "node:path";
+import { z } from "zod";
+import { createBackend } from "../../engine/device.ts";
+import { setInitSeed } from "../../engine/init.ts";
+import { CounterRng } from "../../engine/rng.ts";
+import { saveSafetensors } from "../../engine/safetensors.ts";
+import { tensor } from "../../engine/tensor.ts";
+import { transformSchema } from "../augment/transforms.ts";
+import { readCocoInstances } from "../data/coco.ts";
+import { readSplitList } from "../data/flickr.ts";
+import type { LabelSet } from "../data/types.ts";
+import { PretrainingModel } from "../model/tasks.ts";
+import { lineChartSvg } from "../plot/mod.ts";
+import { modelSchema, optimSchema, trainSchema } from "../pretrain/config.ts";
+import { loadCaptionStore, LoaderSource, selectImages } from "../pretrain/data.ts";
+import { buildOptimizer } from "../pretrain/optimizer.ts";
+import { train } from "../pretrain/trainer.ts";
+import type { Stage } from "../stage.ts";
+
+const schema = z.strictObject({
+  model: modelSchema.prefault({}),
+  optim: optimSchema.prefault({}),
+  train: trainSchema.prefault({}),
+  transform: transformSchema.prefault({}),
+  device: z.enum(["auto", "wasm", "webgpu", "ref"]).default("auto").describe(
+    "compute backend; auto = webgpu on a hardware GPU, else wasm",
+  ),
+  trainSplit: z.string().default("").describe("file listing training image ids (default: all)"),
+  valSplit: z.string().default("").describe("file listing validation image ids (default: none)"),
+  labels: z.string().default("").describe(
+    "COCO instances JSON with image categories (multilabel_classification)",
+  ),
+  sampleImages: z.number().int().min(0).default(5).describe(
+    "validation images captioned greedily at the end",
+  ),
+});
+
+/** The pretrain stage's config (after defaults). */
+export type PretrainConfig = z.infer<typeof schema>;
+
+/** Image ids listed in a split file, or null (no split: every image). */
+function splitIds(path: string | undefined): string[] | null {
+  return path ? readSplitList(path) : null;
+}
+
+/** The pretrain stage (see module doc). */
+export const pretrainStage: Stage<PretrainConfig> = {
+  name: "pretrain",
+  version: "1",
+  schema,
+  inputs(cfg) {
+    const files: Record<string, string> = {};
+    if (cfg.trainSplit) files.trainSplit = cfg.trainSplit;
+    if (cfg.valSplit) files.valSplit = cfg.valSplit;
+    if (cfg.labels) files.labels = cfg.labels;
+    return { artifacts: {}, files };
+  },
+  async run(ctx) {
+    const cfg = ctx.config;
+    const tokensArt = ctx.inputs.tokens, shardsArt = ctx.inputs.shards;
+    if (!tokensArt || !shardsArt) {
+      throw new Error(
+        "pretrain needs two inputs: --input tokens=<tokenize artifact> --input shards=<augment artifact>",
+      );
+    }
+    const t = cfg.train;
+    if (t.batchSize % t.accumulate !== 0) {
+      throw new Error(
+        `train.batchSize ${t.batchSize} is not divisible by train.accumulate ${t.accumulate}`,
+      );
+    }
+    const micro = t.batchSize / t.accumulate;
+    const captions = await loadCaptionStore(tokensArt.dir, t.oneCaptionPerImage);
+    const shardIndex = JSON.parse(await Deno.readTextFile(join(shardsArt.dir, "index.json")));
+    const shardIds: string[] = shardIndex.images.map((e: { id: string }) => e.id);
+    const trainIdx = selectImages(
+      shardIds,
+      captions,
+      splitIds(ctx.inputFiles.trainSplit),
+      t.percentImages,
+      t.seed,
+    );
+    if (trainIdx.length < micro) {
+      throw new Error(
+        `pretrain: ${trainIdx.length} training images with captions, fewer than one batch of ${micro}`,
+      );
+    }
+    const valIds = splitIds(ctx.inputFiles.valSplit);
+    const valIdx = valIds ? selectImages(shardIds, captions, valIds, 100, t.seed) : [];
+    let labels: LabelSet | null = null;
+    if (cfg.model.task === "multilabel_classification") {
+      if (!ctx.inputFiles.labels) {
+        throw new Error("multilabel_classification needs `labels` (COCO instances JSON)");
+      }
+      labels = await readCocoInstances(ctx.inputFiles.labels);
+    }
+
+    const backend = await createBackend(cfg.device);
+    ctx.log(
+      `device ${backend.name}; ${trainIdx.length} training images, ${valIdx.length} validation; ` +
+        `${cfg.model.visual} + ${cfg.model.textual}, task ${cfg.model.task}`,
+    );
+    setInitSeed(t.seed);
+    const rng = new CounterRng(hash(t.seed));
+    const model = await PretrainingModel.create(backend, {
+      ...cfg.model,
+      vocabSize: captions.vocab.size,
+      numClasses: labels?.classes.length,
+      maskSeed: t.seed,
+    }, rng);
+    const optimizer = buildOptimizer(model.namedParameters(), cfg.optim);
+    const source = await LoaderSource.open({
+      shardsDir: shardsArt.dir,
+      captions,
+      subset: trainIdx,
+      batchSize: micro,
+      seed: t.seed,
+      mode: "train",
+      transform: cfg.transform,
+      workers: t.workers,
+      labels,
+    });
+    const val = valIdx.length >= 1
+      ? await LoaderSource.open({
+        shardsDir: shardsArt.dir,
+        captions,
+        subset: valIdx,
+        batchSize: Math.min(micro, valIdx.length),
+        seed: t.seed,
+        mode: "eval",
+        transform: cfg.transform,
+        workers: 0,
+        labels,
+      })
+      : undefined;
+    try {
+      const result = await train({
+        backend,
+        model,
+        optimizer,
+        rng,
+        train: t,
+        optim: cfg.optim,
+        source,
+        val,
+        workDir: ctx.workDir,
+        progress: ctx.progress,
+        log: ctx.log,
+      });
+
+      // Artifact files.
+      await saveSafetensors(join(ctx.outDir, "model.safetensors"), model.stateDict(), {
+        step: String(result.steps),
+      });
+      await saveSafetensors(join(ctx.outDir, "visual.safetensors"), model.visual.stateDict(), {
+        arch: cfg.model.visual,
+      });
+      const ckOut = join(ctx.outDir, "checkpoints");
+      await Deno.mkdir(ckOut);
+      for await (const e of Deno.readDir(join(ctx.workDir, "checkpoints"))) {
+        if (e.isDirectory && e.name.startsWith("step-")) {
+          await Deno.copyFile(
+            join(ctx.workDir, "checkpoints", e.name, "model.safetensors"),
+            join(ckOut, `${e.name}.safetensors`),
+          );
+        }
+      }
+      await Deno.copyFile(result.metricsPath, join(ctx.outDir, "metrics.jsonl"));
+      const metrics = (await Deno.readTextFile(result.metricsPath)).trim().split("\n")
+        .filter(Boolean).map((l) => JSON.parse(l));
+      const trainPts = metrics.filter((m) => m.loss !== undefined);
+      const valPts = metrics.filter((m) => m.valLoss !== undefined);
+      await Deno.writeTextFile(
+        join(ctx.outDir, "loss.svg"),
+        lineChartSvg({
+          title: `${cfg.model.task}: ${cfg.model.visual} + ${cfg.model.textual}`,
+          xLabel: "step",
+          yLabel: "loss",
+          series: [
+            { name: "train", x: trainPts.map((m) => m.step), y: trainPts.map((m) => m.loss) },
+            ...(valPts.length
+              ? [{ name: "val", x: valPts.map((m) => m.step), y: valPts.map((m) => m.valLoss) }]
+              : []),
+          ],
+        }),
+      );
+      const samples = await sampleCaptions(
+        model,
+        val ?? source,
+        captions.vocab.pieces.map((p) => p.piece),
+        cfg.sampleImages,
+      );
+      await Deno.writeTextFile(join(ctx.outDir, "samples.json"), JSON.stringify(samples, null, 1));
+      await Deno.writeTextFile(
+        join(ctx.outDir, "model.json"),
+        JSON.stringify(
+          {
+            ...cfg.model,
+            vocabSize: captions.vocab.size,
+            numClasses: labels?.classes.length ?? null,
+            imageSize: cfg.transform.size,
+            tokens: tokensArt.key,
+          },
+          null,
+          1,
+        ),
+      );
+      for (const s of samples) ctx.log(`sample ${s.id}: ${s.caption}`);
+      return {
+        steps: result.steps,
+        resumedFrom: result.resumedFrom,
+        finalLoss: result.lastLoss,
+        finalValLoss: result.lastValLoss,
+        trainImages: trainIdx.length,
+        valImages: valIdx.length,
+        device: backend.name,
+      };
+    } finally {
+      source.close();
+      val?.close();
+    }
+  },
+};
+
+function hash(seed: number): number {
+  return (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0) ^ 0x27d4eb2f;
+}
+
+/** Greedy captions (forward decoder) of the first images of batch 0 of a source. */
+async function sampleCaptions(
+  model: PretrainingModel,
+  src: LoaderSource,
+  pieces: string[],
+  n: number,
+): Promise<{ id: string; caption: string }[]> {
+  if (n === 0 || !model.textual || model.config.task === "masked_lm") return [];
+  const hb = await src.get(0, 0);
+  const k = Math.min(n, hb.size);
+  const S = src.imageSize;
+  const images = tensor(model.backend, hb.images.subarray(0, k * 3 * S * S), [k, 3, S, S]);
+  const ids = src.batchIds(0, 0).slice(0, k);
+  const seqs = await model.greedyCaptions(images);
+  images.dispose();
+  return seqs.map((s, i) => ({ id: ids[i], caption: decodePieces(s, pieces) }));
+}
+
+/** Joins SentencePiece pieces into text ("▁a", "▁dog" -> "a dog"). */
+export function decodePieces(ids: number[], pieces: string[]): string {
+  return ids.map((i) => pieces[i] ?? "").join("").replaceAll("\u2581", " ").trim();
+}
