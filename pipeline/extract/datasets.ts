@@ -1,0 +1,44 @@
+/**
+ * Labelled image sets for feature extraction and evaluation, read per split from PASCAL VOC2007
+ * (1 / -1 / 0 difficult), COCO instances JSON (80-class multi-label) or an ImageNet-style class
+ * folder layout (single label, stored as +1 for its class and -1 for the others).
+ */
+import { join } from "node:path";
+import { readCocoInstances } from "../data/coco.ts";
+import { readClassFolders } from "../data/folder.ts";
+import type { LabelSet } from "../data/types.ts";
+import { readVoc } from "../data/voc.ts";
+
+export type DatasetKind = "voc" | "coco" | "classfolders";
+
+/** Default splits of each layout. */
+export const DEFAULT_SPLITS: Record<DatasetKind, string[]> = {
+  voc: ["trainval", "test"],
+  coco: ["train2017", "val2017"],
+  classfolders: ["train", "val"],
+};
+
+/** Reads one split. `path`: VOC2007 root, COCO annotations folder, or class-folders root. */
+export async function readLabelledSplit(
+  kind: DatasetKind,
+  path: string,
+  split: string,
+  classes?: string[],
+): Promise<LabelSet> {
+  switch (kind) {
+    case "voc":
+      return await readVoc(path, split, { classes });
+    case "coco": {
+      const set = await readCocoInstances(join(path, `instances_${split}.json`));
+      const labels = Int8Array.from(set.labels, (v) => (v === 1 ? 1 : -1));
+      return { classes: set.classes, images: set.images, labels };
+    }
+    case "classfolders": {
+      const set = readClassFolders(join(path, split));
+      const K = set.classes.length;
+      const labels = new Int8Array(set.images.length * K).fill(-1);
+      set.targets.forEach((t, i) => (labels[i * K + t] = 1));
+      return { classes: set.classes, images: set.images, labels };
+    }
+  }
+}

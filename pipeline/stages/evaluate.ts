@@ -1,0 +1,193 @@
+/**
+ * evaluate stage on an extract artifact (input `features`):
+ * - `voc07`: per-class linear SVMs (LIBLINEAR-style dual coordinate descent in wasm), C chosen per
+ *   class by 3-fold cross-validated AP, difficult labels negative in training and excluded at
+ *   test; per-class AP table, mAP (non-interpolated, plus VOC 11-point), bar chart.
+ * - `linear`: softmax linear classifier (SGD, cosine LR, no weight decay) on single-label
+ *   features (class folders); top-1 accuracy.
+ * Classes without a positive example in the train or the test split cannot be scored; they are
+ * listed as skipped.
+ */
+import { join } from "node:path";
+import { z } from "zod";
+import { defaultLinearProbeConfig, top1Accuracy, trainLinearProbe } from "../eval/linear_probe.ts";
+import {
+  evaluateVoc07,
+  formatVoc07Table,
+  type LabelledFeatures,
+  voc07Json,
+} from "../eval/voc07.ts";
+import { barChartSvg } from "../plot/mod.ts";
+import { type FeatureSplit, readFeatureSplit } from "./extract.ts";
+import type { Stage } from "../stage.ts";
+
+const schema = z.strictObject({
+  protocol: z.enum(["voc07", "linear"]).default("voc07"),
+  trainSplit: z.string().default("").describe("split to train on (default: the first extracted)"),
+  testSplit: z.string().default("").describe("split to test on (default: the second extracted)"),
+  costs: z.array(z.number().positive()).default([0.01, 0.1, 1, 10]).describe("SVM C candidates"),
+  folds: z.number().int().min(2).default(3).describe("cross-validation folds for choosing C"),
+  workers: z.number().int().min(0).default(0).describe("parallel workers (0: all cores)"),
+  linear: z.strictObject({
+    epochs: z.number().int().min(1).default(defaultLinearProbeConfig.epochs),
+    batchSize: z.number().int().min(1).default(defaultLinearProbeConfig.batchSize),
+    lr: z.number().positive().default(defaultLinearProbeConfig.lr),
+    momentum: z.number().min(0).max(1).default(defaultLinearProbeConfig.momentum),
+    seed: z.number().int().default(0),
+  }).prefault({}),
+});
+
+/** The evaluate stage's config (after defaults). */
+export type EvaluateConfig = z.infer<typeof schema>;
+
+async function splitNames(dir: string): Promise<string[]> {
+  const m = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
+  return Object.keys((m.summary?.splits ?? {}) as Record<string, number>);
+}
+
+/** Keeps the classes with at least one positive in both splits. */
+function scorableClasses(
+  train: FeatureSplit,
+  test: FeatureSplit,
+): { keep: number[]; skipped: string[] } {
+  const K = train.classes.length;
+  const hasPos = (s: FeatureSplit, k: number) => {
+    for (let r = 0; r < s.ids.length; r++) if (s.labels[r * K + k] === 1) return true;
+    return false;
+  };
+  const keep: number[] = [], skipped: string[] = [];
+  train.classes.forEach((c, k) => {
+    if (hasPos(train, k) && hasPos(test, k)) keep.push(k);
+    else skipped.push(c);
+  });
+  return { keep, skipped };
+}
+
+function selectColumns(s: FeatureSplit, keep: number[]): LabelledFeatures {
+  const K = s.classes.length, N = s.ids.length;
+  const labels = new Int8Array(N * keep.length);
+  for (let r = 0; r < N; r++) {
+    keep.forEach((k, j) => (labels[r * keep.length + j] = s.labels[r * K + k]));
+  }
+  return { features: s.features, labels, rows: N, dim: s.dim };
+}
+
+/** The evaluate stage (see module doc). */
+export const evaluateStage: Stage<EvaluateConfig> = {
+  name: "evaluate",
+  version: "1",
+  schema,
+  inputs() {
+    return { artifacts: {}, files: {} };
+  },
+  async run(ctx) {
+    const cfg = ctx.config;
+    const art = ctx.inputs.features;
+    if (!art) throw new Error("evaluate needs --input features=<extract artifact>");
+    const names = await splitNames(art.dir);
+    const trainName = cfg.trainSplit || names[0], testName = cfg.testSplit || names[1];
+    if (!trainName || !testName) {
+      throw new Error(
+        `evaluate: the features artifact has splits [${names}]; name trainSplit and testSplit`,
+      );
+    }
+    const train = await readFeatureSplit(art.dir, trainName);
+    const test = await readFeatureSplit(art.dir, testName);
+    if (train.classes.join() !== test.classes.join()) {
+      throw new Error(`evaluate: splits ${trainName} and ${testName} have different classes`);
+    }
+    if (cfg.protocol === "linear") {
+      const toTargets = (s: FeatureSplit) => {
+        const K = s.classes.length;
+        return Int32Array.from(s.ids, (_, r) => {
+          for (let k = 0; k < K; k++) if (s.labels[r * K + k] === 1) return k;
+          throw new Error(`evaluate linear: ${s.ids[r]} has no class (single-label data needed)`);
+        });
+      };
+      const tr = {
+        features: train.features,
+        labels: toTargets(train),
+        rows: train.ids.length,
+        dim: train.dim,
+      };
+      const te = {
+        features: test.features,
+        labels: toTargets(test),
+        rows: test.ids.length,
+        dim: test.dim,
+      };
+      const bar = ctx.progress("linear probe", cfg.linear.epochs, "epoch");
+      const res = trainLinearProbe(
+        tr,
+        train.classes.length,
+        cfg.linear,
+        (_, loss) => bar.tick(1, { loss: loss.toFixed(4) }),
+      );
+      bar.done();
+      const top1 = top1Accuracy(res.model, te) * 100;
+      const out = {
+        metric: "top1",
+        top1,
+        classes: train.classes.length,
+        train: tr.rows,
+        test: te.rows,
+        epochLoss: res.epochLoss,
+      };
+      await Deno.writeTextFile(join(ctx.outDir, "linear.json"), JSON.stringify(out, null, 1));
+      await Deno.writeTextFile(
+        join(ctx.outDir, "report.md"),
+        `# Linear probe\n\ntop-1: ${
+          top1.toFixed(2)
+        }% on ${te.rows} images, ${tr.rows} training images, ${train.classes.length} classes\n`,
+      );
+      ctx.log(`top-1 ${top1.toFixed(2)}%`);
+      return { protocol: "linear", top1 };
+    }
+    const { keep, skipped } = scorableClasses(train, test);
+    if (keep.length === 0) throw new Error("evaluate: no class has positives in both splits");
+    if (skipped.length) {
+      ctx.log(
+        `skipping ${skipped.length} class(es) without positives in both splits: ${
+          skipped.join(", ")
+        }`,
+      );
+    }
+    const classes = keep.map((k) => train.classes[k]);
+    const bar = ctx.progress("voc07 svm", classes.length, "class");
+    const res = await evaluateVoc07(
+      { classes, train: selectColumns(train, keep), test: selectColumns(test, keep) },
+      {
+        svm: { costs: cfg.costs, folds: cfg.folds },
+        workers: cfg.workers || undefined,
+        onClass: (r, name) => bar.tick(1, { [name]: (r.ap * 100).toFixed(1) }),
+      },
+    );
+    bar.done();
+    const table = formatVoc07Table(res);
+    const json = {
+      ...voc07Json(res),
+      skippedClasses: skipped,
+      trainSplit: trainName,
+      testSplit: testName,
+    };
+    await Deno.writeTextFile(join(ctx.outDir, "voc07.txt"), table + "\n");
+    await Deno.writeTextFile(join(ctx.outDir, "voc07.json"), JSON.stringify(json, null, 1));
+    await Deno.writeTextFile(
+      join(ctx.outDir, "ap.svg"),
+      barChartSvg({
+        title: `VOC07 SVM AP per class (mAP ${(res.mAP * 100).toFixed(2)})`,
+        yLabel: "AP (%)",
+        categories: res.classes.map((c) => c.name),
+        series: [{ name: "AP", values: res.classes.map((c) => c.ap * 100) }],
+      }),
+    );
+    ctx.log(`mAP ${(res.mAP * 100).toFixed(2)} over ${classes.length} classes`);
+    return {
+      protocol: "voc07",
+      mAP: res.mAP * 100,
+      mAP11: res.mAP11 * 100,
+      classes: classes.length,
+      skippedClasses: skipped.length,
+    };
+  },
+};
