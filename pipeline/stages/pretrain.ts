@@ -66,6 +66,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
     return { artifacts: {}, files };
   },
   async run(ctx) {
+    const t0 = performance.now();
     const cfg = ctx.config;
     const tokensArt = ctx.inputs.tokens, shardsArt = ctx.inputs.shards;
     if (!tokensArt || !shardsArt) {
@@ -224,6 +225,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
         trainImages: trainIdx.length,
         valImages: valIdx.length,
         device: backend.name,
+        seconds: (performance.now() - t0) / 1000,
       };
     } finally {
       source.close();

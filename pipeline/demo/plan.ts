@@ -1,0 +1,192 @@
+/**
+ * The demo: synthetic scenes → tokenize → augment → pretrain (VirTex bicaptioning, and token
+ * classification for comparison) → extract (random init, both pretrained backbones) → evaluate
+ * (VOC07 SVM mAP on two downstream label sets: shape, and shape×colour). Every step goes through
+ * the cache, so a second run is served from it.
+ */
+import { join } from "node:path";
+import { Cache } from "../cache/store.ts";
+import { runStage } from "../runner.ts";
+import type { Artifact } from "../stage.ts";
+import { evaluateStage } from "../stages/evaluate.ts";
+import { extractStage } from "../stages/extract.ts";
+import { augmentStage } from "../stages/augment.ts";
+import { pretrainStage } from "../stages/pretrain.ts";
+import { scenesStage } from "../stages/scenes.ts";
+import { tokenizeStage } from "../stages/tokenize.ts";
+
+/** Sizes and hyper-parameters of one demo run. */
+export interface DemoSettings {
+  scenes: {
+    seed: number;
+    train: number;
+    val: number;
+    vocTrain: number;
+    vocTest: number;
+    size: number;
+  };
+  vocabSize: number;
+  visual: string;
+  textual: string;
+  steps: number;
+  batchSize: number;
+  warmupSteps: number;
+  cnnLr: number;
+  headLr: number;
+  cropScale: [number, number];
+  device: "auto" | "wasm" | "webgpu" | "ref";
+}
+
+/** The full demo (about 10 minutes on 2 CPU cores). */
+export const FULL_DEMO: DemoSettings = {
+  scenes: { seed: 0, train: 2000, val: 200, vocTrain: 500, vocTest: 500, size: 64 },
+  vocabSize: 400,
+  visual: "resnet18",
+  textual: "transdec_postnorm::L1_H128_A2_F512",
+  steps: 150,
+  batchSize: 32,
+  warmupSteps: 20,
+  cnnLr: 0.1,
+  headLr: 0.05,
+  cropScale: [0.2, 1],
+  device: "auto",
+};
+
+/** A tiny run for tests (about a minute). */
+export const QUICK_DEMO: DemoSettings = {
+  ...FULL_DEMO,
+  scenes: { seed: 0, train: 48, val: 8, vocTrain: 24, vocTest: 24, size: 32 },
+  vocabSize: 120,
+  textual: "transdec_postnorm::L1_H32_A2_F64",
+  steps: 4,
+  batchSize: 8,
+  warmupSteps: 1,
+};
+
+/** One evaluated row of the report. */
+export interface DemoRow {
+  method: string;
+  task: string;
+  downstream: string;
+  mAP: number;
+  pretrainKey: string | null;
+  evaluateKey: string;
+}
+
+export interface DemoResult {
+  rows: DemoRow[];
+  pretrain: {
+    task: string;
+    key: string;
+    seconds: number | null;
+    hit: boolean;
+    finalLoss: number;
+  }[];
+  settings: DemoSettings;
+  hits: number;
+  steps: number;
+  lossPlots: Record<string, string>;
+  samples: { id: string; caption: string }[];
+}
+
+const DOWNSTREAM = [
+  { name: "shape", dir: "voc/VOC2007" },
+  { name: "shape×colour", dir: "voc-shapecolor/VOC2007" },
+];
+
+/** Runs the demo's pipeline through the cache; `log` reports each step. */
+export async function runDemo(
+  s: DemoSettings,
+  cache: Cache,
+  log: (m: string) => void,
+): Promise<DemoResult> {
+  let hits = 0, steps = 0;
+  const step = async <C>(
+    stage: Parameters<typeof runStage<C>>[0],
+    config: unknown,
+    inputs: Record<string, Artifact> = {},
+    inputFiles: Record<string, string> = {},
+  ) => {
+    const r = await runStage(stage, config, { cache, inputs, inputFiles });
+    steps++;
+    if (r.hit) hits++;
+    return r;
+  };
+  const scenes = (await step(scenesStage, s.scenes)).artifact;
+  const data = join(scenes.dir, "data");
+  const captions = join(data, "captions/annotations/captions_train2017.json");
+  const tokens = (await step(tokenizeStage, { captions, vocabSize: s.vocabSize })).artifact;
+  const shards = (await step(augmentStage, { captions, shortSide: s.scenes.size })).artifact;
+  const S = s.scenes.size;
+  const pretrainCfg = (task: string) => ({
+    model: {
+      task,
+      visual: s.visual,
+      textual: task === "token_classification" ? "linear" : s.textual,
+    },
+    optim: { cnnLr: s.cnnLr, headLr: s.headLr, warmupSteps: s.warmupSteps },
+    train: {
+      steps: s.steps,
+      batchSize: s.batchSize,
+      checkpointEvery: Math.max(1, Math.floor(s.steps / 3)),
+    },
+    transform: { size: S, evalResize: S, scale: s.cropScale },
+    device: s.device,
+  });
+  const pretrained: { task: string; art: Artifact; hit: boolean }[] = [];
+  for (const task of ["bicaptioning", "token_classification"]) {
+    log(`pretraining ${task}`);
+    const r = await step(pretrainStage, pretrainCfg(task), { tokens, shards });
+    pretrained.push({ task, art: r.artifact, hit: r.hit });
+  }
+  const rows: DemoRow[] = [];
+  const backbones: { method: string; task: string; art: Artifact | null }[] = [
+    { method: "random init", task: "none", art: null },
+    { method: "VirTex", task: "bicaptioning", art: pretrained[0].art },
+    { method: "token classification", task: "token_classification", art: pretrained[1].art },
+  ];
+  for (const ds of DOWNSTREAM) {
+    for (const b of backbones) {
+      const cfg = {
+        path: join(data, ds.dir),
+        size: S,
+        resize: S,
+        weights: b.art ? "pretrained" : "random",
+        arch: s.visual,
+        device: s.device,
+      };
+      const feats = (await step(extractStage, cfg, b.art ? { model: b.art } : {})).artifact;
+      const ev = (await step(evaluateStage, {}, { features: feats })).artifact;
+      rows.push({
+        method: b.method,
+        task: b.task,
+        downstream: ds.name,
+        mAP: ev.manifest.summary.mAP as number,
+        pretrainKey: b.art?.key ?? null,
+        evaluateKey: ev.key,
+      });
+    }
+  }
+  const samples = JSON.parse(await Deno.readTextFile(join(pretrained[0].art.dir, "samples.json")));
+  return {
+    rows,
+    pretrain: pretrained.map((p) => ({
+      task: p.task,
+      key: p.art.key,
+      seconds: secondsOf(p.art),
+      hit: p.hit,
+      finalLoss: p.art.manifest.summary.finalLoss as number,
+    })),
+    settings: s,
+    hits,
+    steps,
+    lossPlots: Object.fromEntries(pretrained.map((p) => [p.task, join(p.art.dir, "loss.svg")])),
+    samples,
+  };
+}
+
+/** Wall time of a stage's build, from the manifest (seconds), when recorded. */
+function secondsOf(a: Artifact): number | null {
+  const s = a.manifest.summary.seconds;
+  return typeof s === "number" ? s : null;
+}

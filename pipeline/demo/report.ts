@@ -1,0 +1,95 @@
+/** The demo's report: a markdown table + an SVG bar chart of mAP, and the loss curves. */
+import { join } from "node:path";
+import { barChartSvg } from "../plot/mod.ts";
+import type { DemoResult } from "./plan.ts";
+
+/** Markdown report of a demo run. */
+export function demoMarkdown(r: DemoResult, seconds: number, machine: string): string {
+  const s = r.settings;
+  const downstream = [...new Set(r.rows.map((x) => x.downstream))];
+  const methods = [...new Set(r.rows.map((x) => x.method))];
+  const cell = (m: string, d: string) => {
+    const row = r.rows.find((x) => x.method === m && x.downstream === d);
+    return row ? row.mAP.toFixed(2) : "–";
+  };
+  const lines = [
+    "# virtex demo: synthetic captioned scenes",
+    "",
+    `Pretraining on ${s.scenes.train} synthetic ${s.scenes.size}×${s.scenes.size} images with 5 captions each; ` +
+    `${s.visual} + \`${s.textual}\`, ${s.steps} steps of batch ${s.batchSize} ` +
+    `(CNN LR ${s.cnnLr}, head LR ${s.headLr}, warmup ${s.warmupSteps}, crop scale ${
+      s.cropScale.join("–")
+    }).`,
+    `Downstream: VOC07 protocol (per-class linear SVMs on frozen, pooled, L2-normalised features), ` +
+    `${s.scenes.vocTrain} trainval / ${s.scenes.vocTest} test images.`,
+    "",
+    `| backbone | pretraining task | ${downstream.map((d) => `mAP ${d}`).join(" | ")} |`,
+    `|---|---|${downstream.map(() => "---:").join("|")}|`,
+    ...methods.map((m) => {
+      const task = r.rows.find((x) => x.method === m)!.task;
+      return `| ${m} | ${task} | ${downstream.map((d) => cell(m, d)).join(" | ")} |`;
+    }),
+    "",
+    "Pretraining runs:",
+    "",
+    "| task | final train loss | wall time | artifact |",
+    "|---|---:|---:|---|",
+    ...r.pretrain.map((p) =>
+      `| ${p.task} | ${p.finalLoss.toFixed(3)} | ${
+        p.seconds === null ? "–" : `${p.seconds.toFixed(0)} s`
+      }${p.hit ? " (cached)" : ""} | \`${p.key.slice(0, 12)}\` |`
+    ),
+    "",
+    "Greedy captions of validation images from the VirTex forward decoder:",
+    "",
+    ...r.samples.map((x) => `- ${x.id}: "${x.caption}"`),
+    "",
+    `${r.steps} pipeline steps, ${r.hits} served from the cache; ${
+      seconds.toFixed(0)
+    } s in all on ${machine}.`,
+    "",
+    "![mAP](map.svg)",
+    "",
+    ...Object.keys(r.lossPlots).map((t) => `![${t} loss](loss-${t}.svg)`),
+    "",
+  ];
+  return lines.join("\n");
+}
+
+/** Writes report.md, map.svg and the loss plots into `dir`; returns the report's path. */
+export async function writeDemoReport(
+  r: DemoResult,
+  dir: string,
+  seconds: number,
+  machine: string,
+): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const downstream = [...new Set(r.rows.map((x) => x.downstream))];
+  const methods = [...new Set(r.rows.map((x) => x.method))];
+  const svg = barChartSvg({
+    title: "VOC07 SVM mAP on frozen features",
+    yLabel: "mAP (%)",
+    categories: downstream,
+    series: methods.map((m) => ({
+      name: m,
+      values: downstream.map((d) =>
+        r.rows.find((x) => x.method === m && x.downstream === d)?.mAP ?? NaN
+      ),
+    })),
+  });
+  const write = async (name: string, text: string) => {
+    const tmp = join(dir, `.${name}.tmp`);
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, join(dir, name));
+  };
+  await write("map.svg", svg);
+  for (const [task, path] of Object.entries(r.lossPlots)) {
+    await write(`loss-${task}.svg`, await Deno.readTextFile(path));
+  }
+  await write(
+    "results.json",
+    JSON.stringify({ rows: r.rows, pretrain: r.pretrain, settings: r.settings, seconds }, null, 1),
+  );
+  await write("report.md", demoMarkdown(r, seconds, machine));
+  return join(dir, "report.md");
+}
