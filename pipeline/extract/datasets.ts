@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { readCocoInstances } from "../data/coco.ts";
 import { readClassFolders } from "../data/folder.ts";
 import type { LabelSet } from "../data/types.ts";
-import { readVoc } from "../data/voc.ts";
+import { readVoc, VOC_CLASSES } from "../data/voc.ts";
+import { mapCocoLabels } from "../data/coco_to_voc.ts";
 
 export type DatasetKind = "voc" | "coco" | "classfolders";
 
@@ -24,12 +25,21 @@ export async function readLabelledSplit(
   path: string,
   split: string,
   classes?: string[],
+  cocoClasses: "coco80" | "voc20" = "coco80",
 ): Promise<LabelSet> {
   switch (kind) {
     case "voc":
       return await readVoc(path, split, { classes });
     case "coco": {
       const set = await readCocoInstances(join(path, `instances_${split}.json`));
+      if (cocoClasses === "voc20") {
+        // The 20 VOC classes through the standard COCO→VOC name map.
+        return {
+          classes: [...VOC_CLASSES],
+          images: set.images,
+          labels: mapCocoLabels(set.classes, set.labels),
+        };
+      }
       const labels = Int8Array.from(set.labels, (v) => (v === 1 ? 1 : -1));
       return { classes: set.classes, images: set.images, labels };
     }

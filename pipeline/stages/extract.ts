@@ -31,6 +31,9 @@ const schema = z.strictObject({
     "splits to extract (default: the layout's usual two)",
   ),
   classes: z.array(z.string()).default([]).describe("VOC classes to read (default: all found)"),
+  cocoClasses: z.enum(["coco80", "voc20"]).default("coco80").describe(
+    "coco: the 80 categories, or the 20 VOC classes via the COCO→VOC name map",
+  ),
   weights: z.enum(["pretrained", "random"]).default("pretrained").describe(
     "pretrained: the `model` input's backbone; random: random init baseline",
   ),
@@ -85,6 +88,7 @@ export const extractStage: Stage<ExtractConfig> = {
         ctx.inputFiles.dataset,
         split,
         cfg.classes.length ? cfg.classes : undefined,
+        cfg.cocoClasses,
       );
       const N = set.images.length, S = cfg.size;
       const feats = new Float32Array(N * dim);
