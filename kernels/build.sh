@@ -14,7 +14,7 @@ if [ ! -x "$rustc_bin" ]; then
 fi
 mkdir -p "$here/build"
 flags=(--edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -O
-  -C opt-level=3 -C codegen-units=1 -C panic=abort -C debuginfo=0)
+  -C opt-level=3 -C codegen-units=1 -C panic=abort -C debuginfo=0 -C strip=debuginfo)
 if [ -f "$here/$name/THREADED" ]; then
   # Max memory: 4 GiB (65536 pages of 64 KiB).
   flags+=(-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals

@@ -37,3 +37,21 @@ export interface RgbImage {
   height: number;
   data: Uint8Array; // length width*height*3
 }
+
+/** A record skipped under `skipBad`, with where it was and why. */
+export interface BadRecord {
+  source: SourceLocation;
+  reason: string;
+}
+
+/** What a reader returns: the data plus the records it skipped (always empty without skipBad). */
+export interface ReadReport {
+  skipped: BadRecord[];
+}
+
+/** Single-label classification set (ImageNet layout: one folder per class). */
+export interface ClassFolderSet {
+  classes: string[];
+  images: ImageRecord[];
+  targets: Int32Array; // [images.length], index into classes
+}

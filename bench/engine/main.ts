@@ -1,0 +1,256 @@
+/**
+ * bench/engine: wasm backend GFLOP/s next to PyTorch CPU (Debian python3-torch, same thread
+ * count, same shapes, same run) and as a share of this machine's f32 peak
+ * (cores x 32 FLOP/cycle x clock).
+ *
+ *   deno run -A bench/engine/main.ts [--threads N] [--reps R] [--no-torch]
+ *
+ * Benchmarks: matmul 1024^3; conv 3x3 64->64 at 56x56 batch 16 forward, and forward + backward
+ * (data + filter); one TransformerDecoderLayer (H 512, 8 heads, FF 2048, 30 tokens, 49 memory
+ * tokens, batch 16) forward + backward. Results also go to bench/out/engine.json.
+ */
+import { parseArgs } from "node:util";
+import type { Backend, Conv2dParams } from "../../engine/backend.ts";
+import { createWasmBackend } from "../../engine/backends/wasm.ts";
+import { TransformerDecoderLayer } from "../../engine/nn/index.ts";
+import * as ops from "../../engine/ops/index.ts";
+import { tidy } from "../../engine/scope.ts";
+import { tensor } from "../../engine/tensor.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    threads: { type: "string", default: String(navigator.hardwareConcurrency) },
+    reps: { type: "string", default: "7" },
+    "no-torch": { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (args.help) {
+  console.log("usage: deno run -A bench/engine/main.ts [--threads N] [--reps R] [--no-torch]");
+  Deno.exit(0);
+}
+const threads = Number(args.threads), reps = Number(args.reps);
+if (!(threads >= 1 && reps >= 1)) {
+  console.error("bench/engine: --threads and --reps must be positive integers");
+  Deno.exit(2);
+}
+
+interface Timing {
+  median: number;
+  min: number;
+}
+
+async function timeit(fn: () => void | Promise<void>, n: number, warmup = 2): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const ts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    ts.push((performance.now() - t0) / 1000);
+  }
+  ts.sort((a, b) => a - b);
+  return { median: ts[Math.floor(ts.length / 2)], min: ts[0] };
+}
+
+function randn(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 4294967296 - 0.5;
+  }
+  return out;
+}
+
+/** Max clock in GHz from /proc/cpuinfo (falls back to lscpu's max MHz). */
+function clockGHz(): number {
+  try {
+    const mhz = [...Deno.readTextFileSync("/proc/cpuinfo").matchAll(/cpu MHz\s*:\s*([\d.]+)/g)]
+      .map((m) => Number(m[1]));
+    if (mhz.length) return Math.max(...mhz) / 1000;
+  } catch { /* not Linux */ }
+  return NaN;
+}
+
+// ---- FLOP counts (multiply-adds x 2), shared by both sides ----
+const MM = 1024;
+const matmulFlops = 2 * MM ** 3;
+const conv: Conv2dParams = {
+  N: 16,
+  C: 64,
+  H: 56,
+  W: 56,
+  O: 64,
+  KH: 3,
+  KW: 3,
+  stride: 1,
+  pad: 1,
+  OH: 56,
+  OW: 56,
+};
+const convFwdFlops = 2 * conv.N * conv.O * conv.OH * conv.OW * conv.C * conv.KH * conv.KW;
+const D = { B: 16, T: 30, S: 49, H: 512, heads: 8, F: 2048 };
+function decoderFwdFlops(): number {
+  const { B, T, S, H, F } = D;
+  const proj = 2 * B * T * H * H;
+  const self = 4 * proj + 2 * 2 * B * T * T * H; // q,k,v,out + scores + weighted sum
+  const cross = 2 * proj + 2 * 2 * B * S * H * H + 2 * 2 * B * T * S * H;
+  const ff = 2 * 2 * B * T * H * F;
+  return self + cross + ff;
+}
+/** Backward costs two forward GEMMs per forward GEMM. */
+const decoderFlops = 3 * decoderFwdFlops();
+
+async function benchWasm(be: Backend): Promise<Record<string, Timing>> {
+  const out: Record<string, Timing> = {};
+  {
+    const a = be.alloc(MM * MM), b = be.alloc(MM * MM), c = be.alloc(MM * MM);
+    be.write(a, randn(MM * MM, 1));
+    be.write(b, randn(MM * MM, 2));
+    const p = {
+      batch: 1,
+      M: MM,
+      N: MM,
+      K: MM,
+      transA: false,
+      transB: false,
+      strideA: 0,
+      strideB: 0,
+      strideC: 0,
+    };
+    out.matmul = await timeit(() => be.matmul(a, b, c, p), reps);
+    for (const x of [a, b, c]) be.free(x);
+  }
+  {
+    const xs = conv.N * conv.C * conv.H * conv.W, ws = conv.O * conv.C * 9;
+    const ys = conv.N * conv.O * conv.OH * conv.OW;
+    const x = be.alloc(xs), w = be.alloc(ws), y = be.alloc(ys), dy = be.alloc(ys);
+    const dx = be.alloc(xs), dw = be.alloc(ws);
+    be.write(x, randn(xs, 3));
+    be.write(w, randn(ws, 4));
+    be.write(dy, randn(ys, 5));
+    out.conv_fwd = await timeit(() => be.conv2d(x, w, null, y, conv), reps);
+    out.conv_fwd_bwd = await timeit(() => {
+      be.conv2d(x, w, null, y, conv);
+      be.conv2dBackwardData(dy, w, dx, conv);
+      be.conv2dBackwardFilter(x, dy, dw, conv, false);
+    }, reps);
+    for (const t of [x, w, y, dy, dx, dw]) be.free(t);
+  }
+  {
+    const layer = new TransformerDecoderLayer(be, D.H, D.heads, D.F, { dropout: 0.1 });
+    const tgt = tensor(be, randn(D.B * D.T * D.H, 6), [D.B, D.T, D.H]).persist();
+    const mem = tensor(be, randn(D.B * D.S * D.H, 7), [D.B, D.S, D.H]).persist();
+    tgt.requiresGrad = true;
+    mem.requiresGrad = true;
+    out.decoder_fwd_bwd = await timeit(async () => {
+      layer.zeroGrad();
+      tgt.grad?.dispose();
+      mem.grad?.dispose();
+      tgt.grad = null;
+      mem.grad = null;
+      tidy(() => {
+        const y = layer.forward(tgt, mem, { causal: true });
+        ops.sum(y).backward();
+      });
+      await be.flush();
+    }, reps);
+    layer.dispose();
+    for (const t of [tgt, mem]) {
+      t.grad?.dispose();
+      t.dispose();
+    }
+  }
+  return out;
+}
+
+async function benchTorch(): Promise<Record<string, Timing> | string> {
+  const script = new URL("./torch_ref.py", import.meta.url).pathname;
+  try {
+    const r = await new Deno.Command("/usr/bin/python3", {
+      args: [script, "--threads", String(threads), "--reps", String(reps)],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!r.success) return `torch_ref.py failed: ${new TextDecoder().decode(r.stderr).trim()}`;
+    return JSON.parse(new TextDecoder().decode(r.stdout));
+  } catch (e) {
+    return `cannot run /usr/bin/python3: ${(e as Error).message}`;
+  }
+}
+
+const ghz = clockGHz();
+const peak = threads * 32 * ghz * 1e9;
+console.log(
+  `bench/engine: ${threads} threads, clock ${ghz.toFixed(3)} GHz, ` +
+    `f32 peak ${(peak / 1e9).toFixed(1)} GFLOP/s (threads x 32 FLOP/cycle x clock)`,
+);
+const be = await createWasmBackend({ threads });
+const ours = await benchWasm(be);
+be.destroy();
+const torch = args["no-torch"] ? "skipped (--no-torch)" : await benchTorch();
+if (typeof torch === "string") console.log(`torch reference: ${torch}`);
+
+const rows: [string, string, number][] = [
+  ["matmul", "matmul 1024^3", matmulFlops],
+  ["conv_fwd", "conv3x3 64->64 56x56 b16 fwd", convFwdFlops],
+  ["conv_fwd_bwd", "conv3x3 64->64 56x56 b16 fwd+bwd", 3 * convFwdFlops],
+  ["decoder_fwd_bwd", "decoder H512 A8 T30 S49 b16 fwd+bwd", decoderFlops],
+];
+const report: Record<string, unknown>[] = [];
+const pad = (s: string, n: number) => s.padEnd(n);
+console.log(
+  `${pad("benchmark", 38)}${pad("wasm GF/s", 11)}${pad("torch GF/s", 12)}${pad("ratio", 8)}` +
+    `${pad("wasm %peak", 11)}ms (wasm / torch, median)`,
+);
+for (const [key, label, flops] of rows) {
+  const w = ours[key];
+  const t = typeof torch === "string" ? null : torch[key];
+  const gw = flops / w.median / 1e9, gt = t ? flops / t.median / 1e9 : NaN;
+  const ratio = t ? t.median / w.median : NaN;
+  const ratioMin = t ? t.min / w.min : NaN;
+  report.push({
+    key,
+    label,
+    gflop: flops / 1e9,
+    wasm: w,
+    torch: t,
+    wasmGflops: gw,
+    torchGflops: gt,
+    ratio,
+    ratioMin,
+    shareOfPeak: (flops / w.median) / peak,
+  });
+  console.log(
+    `${pad(label, 38)}${pad(gw.toFixed(1), 11)}${pad(gt.toFixed(1), 12)}` +
+      `${pad(ratio.toFixed(2), 8)}${pad(((100 * flops) / w.median / peak).toFixed(1) + "%", 11)}` +
+      `${(w.median * 1e3).toFixed(1)} / ${t ? (t.median * 1e3).toFixed(1) : "-"}` +
+      `  (best: ${(flops / w.min / 1e9).toFixed(1)} vs ${
+        t ? (flops / t.min / 1e9).toFixed(1) : "-"
+      } GF/s, ratio ${ratioMin.toFixed(2)})`,
+  );
+}
+const outDir = new URL("../out/", import.meta.url);
+await Deno.mkdir(outDir, { recursive: true });
+const outFile = new URL("engine.json", outDir);
+const tmp = new URL(`engine.json.tmp.${Deno.pid}`, outDir);
+await Deno.writeTextFile(
+  tmp,
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      threads,
+      clockGHz: ghz,
+      peakGflops: peak / 1e9,
+      loadavg: Deno.loadavg(),
+      results: report,
+      torchVersion: typeof torch === "string"
+        ? null
+        : (torch as unknown as { torch: string }).torch,
+    },
+    null,
+    2,
+  ) + "\n",
+);
+await Deno.rename(tmp, outFile);
+console.log(`wrote ${outFile.pathname}`);

@@ -1,0 +1,745 @@
+/**
+ * WebGPU compute backend: WGSL kernels recorded into one command encoder and submitted only on
+ * flush()/read() (or when the per-dispatch uniform arena fills), pooled storage buffers, and
+ * pipelines compiled once per kernel specialization. See engine/backends/webgpu/ for kernels.
+ */
+import {
+  type Backend,
+  type BinaryOp,
+  type Buf,
+  type Conv2dParams,
+  type DType,
+  hash32,
+  type MatmulParams,
+  type Pool2dParams,
+  type UnaryOp,
+  type View,
+} from "../backend.ts";
+import { GpuContext, type Grid } from "./webgpu/context.ts";
+import type { KernelSpec } from "./webgpu/kernel.ts";
+import { coalesce, grid1d, MAX_RANK, numelOf } from "./webgpu/shape.ts";
+import * as ew from "./webgpu/wgsl_elementwise.ts";
+import { chooseTiling, gemmKernel, type GemmTiling, tileDims } from "./webgpu/wgsl_gemm.ts";
+import {
+  convBackwardDataSource,
+  convBackwardFilterSource,
+  convForwardSource,
+  matmulSource,
+} from "./webgpu/wgsl_linalg.ts";
+import * as rd from "./webgpu/wgsl_reduce.ts";
+
+/** What the device chooser needs to know about the WebGPU adapter. */
+export interface WebGpuProbe {
+  available: boolean;
+  adapterName?: string;
+  vendor?: string;
+  /** True for software/fallback adapters (e.g. llvmpipe). */
+  isFallback?: boolean;
+  hasF16?: boolean;
+  reason?: string;
+}
+
+/** Options for createWebGpuBackend. */
+export interface WebGpuOptions {
+  powerPreference?: GPUPowerPreference;
+  forceFallbackAdapter?: boolean;
+  /** Cap on bytes kept on the buffer pool's free lists (default 1 GiB). */
+  maxPooledBytes?: number;
+  /**
+   * Zero buffers on alloc like the reference backend does (default false: the engine's
+   * `empty` is uninitialized and `zeros`/`full` fill explicitly; fresh GPU buffers are zero).
+   */
+  zeroOnAlloc?: boolean;
+  /**
+   * GEMM tiling family: "gpu" (16×16 threads, 4×4 blocks), "cpu" (8×8 threads, 8×8 blocks, for
+   * software adapters) or "auto" (default: "cpu" on fallback adapters).
+   */
+  gemmProfile?: "auto" | "gpu" | "cpu";
+  /** Force the GEMM register block (TM×TN per thread) instead of the size-based choice. */
+  gemmBlock?: { TM: number; TN: number; WX?: number; WY?: number };
+}
+
+const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|softpipe|warp|basic render/i;
+
+function adapterIsFallback(a: GPUAdapter): boolean {
+  const info = a.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const legacy = (a as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  return info.isFallbackAdapter === true || legacy === true ||
+    SOFTWARE_NAMES.test(`${info.description} ${info.device} ${info.vendor}`);
+}
+
+function adapterName(a: GPUAdapter): string {
+  const i = a.info;
+  return i.description || i.device || i.vendor || "unknown adapter";
+}
+
+/** Looks for a WebGPU adapter without creating a device. */
+export async function probeWebGpu(
+  opts: { powerPreference?: GPUPowerPreference } = {},
+): Promise<WebGpuProbe> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) return { available: false, reason: "navigator.gpu is not defined" };
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  } catch (e) {
+    return { available: false, reason: `requestAdapter failed: ${(e as Error).message}` };
+  }
+  if (!adapter) return { available: false, reason: "no WebGPU adapter" };
+  return {
+    available: true,
+    adapterName: adapterName(adapter),
+    vendor: adapter.info.vendor,
+    isFallback: adapterIsFallback(adapter),
+    hasF16: adapter.features.has("shader-f16"),
+  };
+}
+
+/**
+ * Handle to an f16 buffer (webgpu extension, needs shader-f16): matmul accepts it for any of
+ * A, B, C; castToF16 / castFromF16 convert; read/write/free take it like a Buf.
+ */
+export interface HalfBuf {
+  readonly id: number;
+  readonly numel: number;
+  readonly dtype: "f16";
+}
+
+type AnyBuf = Buf | HalfBuf;
+
+interface GpuBufEntry {
+  readonly id: number;
+  readonly numel: number;
+  readonly dtype: DType | "f16";
+  gpu: GPUBuffer;
+}
+
+function bytesOf(numel: number, dtype: DType | "f16"): number {
+  return dtype === "f16" ? Math.ceil(numel / 2) * 4 : numel * 4;
+}
+
+const MAX_Z = 65535;
+
+/** The webgpu Backend implementation. */
+export class WebGpuBackend implements Backend {
+  readonly name = "webgpu" as const;
+  /** True when the device has shader-f16: HalfBuf storage and f16 matmul operands work. */
+  readonly supportsF16: boolean;
+  readonly ctx: GpuContext;
+  private live = new Map<number, GpuBufEntry>();
+  private liveBytes = 0;
+  private nextId = 1;
+  private zeroOnAlloc: boolean;
+  private dummy: GPUBuffer;
+  private cpuTiling: boolean;
+  private gemmBlock?: { TM: number; TN: number; WX?: number; WY?: number };
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapterInfo: { name: string; isFallback: boolean; hasF16: boolean },
+    opts: WebGpuOptions,
+  ) {
+    this.ctx = new GpuContext(device, opts.maxPooledBytes ?? 1 << 30);
+    this.supportsF16 = adapterInfo.hasF16 && device.features.has("shader-f16");
+    this.zeroOnAlloc = opts.zeroOnAlloc ?? false;
+    this.gemmBlock = opts.gemmBlock;
+    const prof = opts.gemmProfile ?? "auto";
+    this.cpuTiling = prof === "cpu" || (prof === "auto" && adapterInfo.isFallback);
+    this.dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+  }
+
+  /** Submission/dispatch counters and pool figures (diagnostics and batching tests). */
+  counters(): { submits: number; dispatches: number; pipelines: number; poolHits: number } {
+    return {
+      submits: this.ctx.submits,
+      dispatches: this.ctx.dispatches,
+      pipelines: this.ctx.pipelineCount,
+      poolHits: this.ctx.pool.reused,
+    };
+  }
+
+  private entry(b: AnyBuf): GpuBufEntry {
+    const e = this.live.get(b.id);
+    if (!e) throw new Error(`webgpu backend: buffer ${b.id} is not live (freed or foreign)`);
+    return e;
+  }
+
+  /**
+   * Records a kernel. Read-only bindings that alias a writable one are snapshotted into a
+   * temp buffer first (WebGPU forbids one buffer as both in a dispatch). Temps go back to
+   * the pool at once: any later user of that buffer is recorded after this dispatch, and the
+   * queue keeps recorded work in order.
+   */
+  private run(
+    spec: KernelSpec,
+    bufs: readonly (AnyBuf | GPUBuffer)[],
+    params: number[],
+    grid: Grid,
+  ) {
+    const gpu = bufs.map((b, i) => {
+      if (!("id" in b && "numel" in b)) return b as GPUBuffer;
+      const e = this.entry(b as AnyBuf);
+      if ((e.dtype === "f16") !== (spec.bindings[i].type === "f16")) {
+        throw new Error(
+          `webgpu backend: ${spec.key} binding ${spec.bindings[i].name} got a ${e.dtype} buffer`,
+        );
+      }
+      return e.gpu;
+    });
+    const writable = new Set<GPUBuffer>();
+    spec.bindings.forEach((b, i) => {
+      if (!b.rw) return;
+      if (writable.has(gpu[i])) {
+        throw new Error(`webgpu backend: ${spec.key} binds one buffer to two outputs`);
+      }
+      writable.add(gpu[i]);
+    });
+    const snap = new Map<GPUBuffer, GPUBuffer>();
+    const temps: GPUBuffer[] = [];
+    spec.bindings.forEach((b, i) => {
+      if (b.rw || !writable.has(gpu[i])) return;
+      let tmp = snap.get(gpu[i]);
+      if (!tmp) {
+        tmp = this.ctx.pool.acquire(gpu[i].size);
+        this.ctx.copy(gpu[i], 0, tmp, 0, gpu[i].size);
+        temps.push(tmp);
+        snap.set(gpu[i], tmp);
+      }
+      gpu[i] = tmp;
+    });
+    this.ctx.dispatch(spec, gpu, params, grid);
+    for (const t of temps) this.ctx.pool.release(t);
+  }
+
+  // ---- memory ----
+  alloc(numel: number, dtype: DType = "f32"): Buf {
+    return this.allocAny(numel, dtype) as Buf;
+  }
+
+  /** Allocates an f16 buffer (requires supportsF16). */
+  allocF16(numel: number): HalfBuf {
+    if (!this.supportsF16) throw new Error("webgpu backend: this device has no shader-f16");
+    return this.allocAny(numel, "f16") as HalfBuf;
+  }
+
+  private allocAny(numel: number, dtype: DType | "f16"): AnyBuf {
+    if (!Number.isInteger(numel) || numel < 0) {
+      throw new Error(`webgpu backend: alloc of invalid size ${numel}`);
+    }
+    const bytes = Math.max(4, bytesOf(numel, dtype));
+    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
+      throw new Error(
+        `webgpu backend: alloc of ${bytes} bytes exceeds the device's storage binding limit ` +
+          `${this.device.limits.maxStorageBufferBindingSize}`,
+      );
+    }
+    const reusedBefore = this.ctx.pool.reused;
+    const gpu = this.ctx.pool.acquire(bytes);
+    const e: GpuBufEntry = { id: this.nextId++, numel, dtype, gpu };
+    this.live.set(e.id, e);
+    this.liveBytes += bytesOf(numel, dtype);
+    if (this.zeroOnAlloc && this.ctx.pool.reused !== reusedBefore && numel > 0) {
+      this.ctx.clear(gpu, bytes);
+    }
+    return { id: e.id, numel, dtype } as AnyBuf;
+  }
+
+  free(buf: AnyBuf): void {
+    const e = this.live.get(buf.id);
+    if (!e) throw new Error(`webgpu backend: double free of buffer ${buf.id}`);
+    this.live.delete(buf.id);
+    this.liveBytes -= bytesOf(e.numel, e.dtype);
+    this.ctx.pool.release(e.gpu);
+  }
+
+  write(buf: AnyBuf, data: Float32Array | Int32Array, offset = 0): void {
+    const e = this.entry(buf);
+    if (offset < 0 || offset + data.length > e.numel) {
+      throw new Error(
+        `webgpu backend: write of ${data.length} at ${offset} overflows buffer of ${e.numel}`,
+      );
+    }
+    if (e.dtype === "f16") {
+      // stage as f32, convert on the device
+      const tmp = this.alloc(data.length);
+      this.write(tmp, data);
+      this.castInto(tmp, "f32", buf, "f16", data.length, offset);
+      this.free(tmp);
+      return;
+    }
+    let d = data;
+    if (e.dtype === "f32" && !(d instanceof Float32Array)) d = Float32Array.from(d);
+    if (e.dtype === "i32" && !(d instanceof Int32Array)) d = Int32Array.from(d);
+    this.ctx.upload(e.gpu, offset * 4, d);
+  }
+
+  async read(buf: AnyBuf): Promise<Float32Array | Int32Array> {
+    const e = this.entry(buf);
+    if (e.dtype === "f16") {
+      const tmp = this.alloc(e.numel);
+      this.castInto(buf, "f16", tmp, "f32", e.numel, 0);
+      try {
+        return await this.read(tmp);
+      } finally {
+        this.free(tmp);
+      }
+    }
+    const bytes = await this.ctx.readBytes(e.gpu, 0, e.numel * 4);
+    return e.dtype === "f32" ? new Float32Array(bytes) : new Int32Array(bytes);
+  }
+
+  fill(buf: Buf, value: number, offset = 0, count?: number): void {
+    const e = this.entry(buf);
+    if (e.dtype === "f16") throw new Error("webgpu backend: fill of an f16 buffer");
+    const n = count ?? e.numel - offset;
+    if (offset < 0 || n < 0 || offset + n > e.numel) {
+      throw new Error(`webgpu backend: fill of ${n} at ${offset} overflows buffer of ${e.numel}`);
+    }
+    const bits = e.dtype === "f32"
+      ? new Uint32Array(new Float32Array([value]).buffer)[0]
+      : (value | 0) >>> 0;
+    this.run(ew.fillKernel(), [buf], [n, offset, bits], grid1d(Math.ceil(n / 256)));
+  }
+
+  flush(): Promise<void> {
+    return this.ctx.finish();
+  }
+
+  stats(): { liveBuffers: number; liveBytes: number; pooledBytes: number } {
+    return {
+      liveBuffers: this.live.size,
+      liveBytes: this.liveBytes,
+      pooledBytes: this.ctx.pool.pooledBytes,
+    };
+  }
+
+  destroy(): void {
+    for (const e of this.live.values()) e.gpu.destroy();
+    this.live.clear();
+    this.liveBytes = 0;
+    this.dummy.destroy();
+    this.ctx.destroy();
+    this.device.destroy();
+  }
+
+  /** y[offY + i] = convert(x[i]) for i < n between f32 and f16 buffers. */
+  private castInto(
+    x: AnyBuf,
+    from: "f32" | "f16",
+    y: AnyBuf,
+    to: "f32" | "f16",
+    n: number,
+    offY: number,
+  ): void {
+    this.run(ew.castKernel(from, to), [x, y], [n, offY], grid1d(Math.ceil(n / 256)));
+  }
+
+  /** Converts n f32 values into an f16 buffer (round to nearest). */
+  castToF16(x: Buf, y: HalfBuf, n: number): void {
+    this.castInto(x, "f32", y, "f16", n, 0);
+  }
+
+  /** Converts n f16 values into an f32 buffer (exact). */
+  castFromF16(x: HalfBuf, y: Buf, n: number): void {
+    this.castInto(x, "f16", y, "f32", n, 0);
+  }
+
+  // ---- dense linear algebra ----
+  /** Dispatches a GEMM over z = 0..zCount in chunks that fit the grid's z limit. */
+  private gemm(
+    spec: KernelSpec,
+    t: GemmTiling,
+    bufs: (AnyBuf | GPUBuffer)[],
+    M: number,
+    N: number,
+    K: number,
+    kChunk: number,
+    zCount: number,
+    extra: number[],
+  ): void {
+    const { BM, BN } = tileDims(t);
+    const gx = Math.ceil(N / BN), gy = Math.ceil(M / BM);
+    for (let z0 = 0; z0 < zCount; z0 += MAX_Z) {
+      const gz = Math.min(MAX_Z, zCount - z0);
+      this.run(spec, bufs, [M, N, K, kChunk, z0, ...extra], [gx, gy, gz]);
+    }
+  }
+
+  private tiling(M: number, N: number): GemmTiling {
+    return this.gemmBlock
+      ? { ...this.gemmBlock, split: false }
+      : chooseTiling(M, N, this.cpuTiling);
+  }
+
+  /** Matmul; with shader-f16 any operand may be a HalfBuf (f32 accumulation). */
+  matmul(a: AnyBuf, b: AnyBuf, c: AnyBuf, p: MatmulParams): void {
+    const { M, N, K } = p;
+    if (p.batch === 0 || M === 0 || N === 0) return;
+    const alpha = p.alpha ?? 1, beta = p.beta ?? 0;
+    const ta = this.entry(a).dtype === "f16" ? "f16" : "f32";
+    const tb = this.entry(b).dtype === "f16" ? "f16" : "f32";
+    const tc = this.entry(c).dtype === "f16" ? "f16" : "f32";
+    // K = 0 runs the same kernel: no K steps, so C = beta·C.
+    const t = this.tiling(M, N);
+    const spec = gemmKernel(matmulSource(p.transA, p.transB, ta, tb, tc), t);
+    this.gemm(spec, t, [a, b, c], M, N, K, K, p.batch, [
+      p.strideA,
+      p.strideB,
+      p.strideC,
+      p.offsetA ?? 0,
+      p.offsetB ?? 0,
+      p.offsetC ?? 0,
+      alpha,
+      beta,
+    ]);
+  }
+
+  private convParams(p: Conv2dParams, flag: number): number[] {
+    return [p.C, p.H, p.W, p.O, p.KH, p.KW, p.stride, p.pad, p.OH, p.OW, flag];
+  }
+
+  conv2d(x: Buf, w: Buf, bias: Buf | null, y: Buf, p: Conv2dParams): void {
+    const M = p.O, N = p.OH * p.OW, K = p.C * p.KH * p.KW;
+    const t = this.tiling(M, N);
+    const spec = gemmKernel(convForwardSource(), t);
+    const bufs = [x, w, bias ?? this.dummy, y];
+    this.gemm(spec, t, bufs, M, N, K, K, p.N, this.convParams(p, bias ? 1 : 0));
+  }
+
+  conv2dBackwardData(dy: Buf, w: Buf, dx: Buf, p: Conv2dParams): void {
+    const M = p.C, N = p.H * p.W, K = p.O * p.KH * p.KW;
+    const t = this.tiling(M, N);
+    const spec = gemmKernel(convBackwardDataSource(), t);
+    this.gemm(spec, t, [dy, w, dx], M, N, K, K, p.N, this.convParams(p, 0));
+  }
+
+  conv2dBackwardFilter(x: Buf, dy: Buf, dw: Buf, p: Conv2dParams, accumulate: boolean): void {
+    const M = p.O, N = p.C * p.KH * p.KW, K = p.N * p.OH * p.OW;
+    const t = this.tiling(M, N);
+    const { BM, BN } = tileDims(t);
+    const tiles = Math.ceil(M / BM) * Math.ceil(N / BN);
+    // Few output tiles and a long K: split K over z into partials, then sum them.
+    let splits = 1;
+    if (tiles < 128 && K >= 4096) {
+      const memCap = Math.max(1, Math.floor((64 << 20) / (M * N * 4)));
+      splits = Math.min(64, Math.ceil(K / 2048), memCap);
+    }
+    if (splits <= 1) {
+      const spec = gemmKernel(convBackwardFilterSource(false), t);
+      this.gemm(spec, t, [dy, x, dw], M, N, K, K, 1, this.convParams(p, accumulate ? 1 : 0));
+      return;
+    }
+    const kChunk = Math.ceil(K / splits / 16) * 16;
+    splits = Math.ceil(K / kChunk);
+    const st = { ...t, split: true };
+    const spec = gemmKernel(convBackwardFilterSource(true), st);
+    const part = this.alloc(splits * M * N);
+    this.gemm(spec, st, [dy, x, part], M, N, K, kChunk, splits, this.convParams(p, 0));
+    this.reduceSum(part, dw, 1, splits, M * N, accumulate);
+    this.free(part);
+  }
+
+  // ---- elementwise ----
+  unary(op: UnaryOp, x: Buf, y: Buf, n: number): void {
+    this.run(ew.unaryKernel(op), [x, y], [n], grid1d(Math.ceil(n / 256)));
+  }
+
+  unaryBackward(op: UnaryOp, x: Buf, dy: Buf, dx: Buf, n: number): void {
+    this.run(ew.unaryBackwardKernel(op), [x, dy, dx], [n], grid1d(Math.ceil(n / 256)));
+  }
+
+  binary(op: BinaryOp, a: Buf, va: View, b: Buf, vb: View, out: Buf, shape: number[]): void {
+    const n = numelOf(shape);
+    if (n === 0) return;
+    const c = coalesce(shape, [va.strides, vb.strides]);
+    const rank = c.shape.length;
+    if (rank > MAX_RANK) throw new Error(`webgpu backend: binary rank ${rank} > ${MAX_RANK}`);
+    const params = [n, va.offset, vb.offset];
+    for (let d = 0; d < rank; d++) params.push(c.shape[d], c.strides[0][d], c.strides[1][d]);
+    this.run(ew.binaryKernel(op, rank), [a, b, out], params, grid1d(Math.ceil(n / 256)));
+  }
+
+  axpby(x: Buf, y: Buf, alpha: number, beta: number, n: number): void {
+    this.run(ew.axpbyKernel(), [x, y], [n, alpha, beta], grid1d(Math.ceil(n / 256)));
+  }
+
+  copyStrided(x: Buf, vx: View, y: Buf, yOffset: number, shape: number[]): void {
+    const n = numelOf(shape);
+    if (n === 0) return;
+    if (this.entry(x).dtype === "f16" || this.entry(y).dtype === "f16") {
+      throw new Error("webgpu backend: copyStrided of f16 buffers is not supported");
+    }
+    const c = coalesce(shape, [vx.strides]);
+    const rank = c.shape.length;
+    if (rank > MAX_RANK) throw new Error(`webgpu backend: copy rank ${rank} > ${MAX_RANK}`);
+    if (rank === 1 && c.strides[0][0] === 1 && x.id !== y.id) {
+      // contiguous: a plain buffer copy
+      this.ctx.copy(this.entry(x).gpu, vx.offset * 4, this.entry(y).gpu, yOffset * 4, n * 4);
+      return;
+    }
+    const params = [n, vx.offset, yOffset];
+    for (let d = 0; d < rank; d++) params.push(c.shape[d], c.strides[0][d]);
+    this.run(ew.copyStridedKernel(rank), [x, y], params, grid1d(Math.ceil(n / 256)));
+  }
+
+  reduceSum(
+    x: Buf,
+    y: Buf,
+    outer: number,
+    reduce: number,
+    inner: number,
+    accumulate: boolean,
+  ): void {
+    if (outer === 0 || inner === 0) return;
+    if (inner === 1) {
+      const spec = rd.segmentSumKernel(false);
+      this.run(spec, [x, y], [outer * reduce, reduce, outer, accumulate ? 1 : 0, 0], grid1d(outer));
+      return;
+    }
+    const tiles = Math.ceil(inner / 64);
+    this.run(
+      rd.reduceColsKernel(),
+      [x, y],
+      [outer, reduce, inner, tiles, accumulate ? 1 : 0],
+      grid1d(outer * tiles),
+    );
+  }
+
+  sumSquares(x: Buf, n: number, out: Buf, accumulate: boolean): void {
+    const acc = accumulate ? 1 : 0;
+    if (n <= 65536) {
+      this.run(rd.segmentSumKernel(true), [x, out], [n, Math.max(n, 1), 1, acc, 0], [1, 1, 1]);
+      return;
+    }
+    const segs = Math.min(1024, Math.ceil(n / 65536));
+    const chunk = Math.ceil(n / segs);
+    const part = this.alloc(segs);
+    this.run(rd.segmentSumKernel(true), [x, part], [n, chunk, segs, 0, 0], grid1d(segs));
+    this.run(rd.segmentSumKernel(false), [part, out], [segs, segs, 1, acc, 0], [1, 1, 1]);
+    this.free(part);
+  }
+
+  clipByNorm(x: Buf, n: number, sumsq: Buf, maxNorm: number): void {
+    this.run(ew.clipByNormKernel(), [sumsq, x], [n, maxNorm], grid1d(Math.ceil(n / 256)));
+  }
+
+  // ---- normalization / activation with state ----
+  softmax(x: Buf, y: Buf, rows: number, cols: number): void {
+    this.run(rd.softmaxKernel(), [x, y], [rows, cols], grid1d(rows));
+  }
+
+  softmaxBackward(y: Buf, dy: Buf, dx: Buf, rows: number, cols: number): void {
+    this.run(rd.softmaxBackwardKernel(), [y, dy, dx], [rows, cols], grid1d(rows));
+  }
+
+  layerNorm(
+    x: Buf,
+    gamma: Buf,
+    beta: Buf,
+    y: Buf,
+    mean: Buf,
+    rstd: Buf,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void {
+    this.run(
+      rd.layerNormKernel(),
+      [x, gamma, beta, y, mean, rstd],
+      [rows, cols, eps],
+      grid1d(rows),
+    );
+  }
+
+  layerNormBackward(
+    x: Buf,
+    gamma: Buf,
+    mean: Buf,
+    rstd: Buf,
+    dy: Buf,
+    dx: Buf,
+    dgamma: Buf,
+    dbeta: Buf,
+    rows: number,
+    cols: number,
+  ): void {
+    this.run(
+      rd.layerNormBackwardDxKernel(),
+      [x, gamma, mean, rstd, dy, dx],
+      [rows, cols],
+      grid1d(rows),
+    );
+    this.run(
+      rd.layerNormBackwardParamsKernel(),
+      [x, mean, rstd, dy, dgamma, dbeta],
+      [rows, cols],
+      grid1d(Math.ceil(cols / 64)),
+    );
+  }
+
+  batchNormStats(x: Buf, mean: Buf, variance: Buf, N: number, C: number, HW: number): void {
+    this.run(rd.batchNormStatsKernel(), [x, mean, variance], [N, C, HW], grid1d(C));
+  }
+
+  batchNormApply(
+    x: Buf,
+    mean: Buf,
+    variance: Buf,
+    gamma: Buf,
+    beta: Buf,
+    y: Buf,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void {
+    const n = N * C * HW;
+    this.run(
+      ew.batchNormApplyKernel(),
+      [x, mean, variance, gamma, beta, y],
+      [n, C, HW, eps],
+      grid1d(Math.ceil(n / 256)),
+    );
+  }
+
+  batchNormBackward(
+    x: Buf,
+    mean: Buf,
+    variance: Buf,
+    gamma: Buf,
+    dy: Buf,
+    dx: Buf,
+    dgamma: Buf,
+    dbeta: Buf,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void {
+    this.run(
+      rd.batchNormBackwardKernel(),
+      [x, mean, variance, gamma, dy, dx, dgamma, dbeta],
+      [N, C, HW, eps],
+      grid1d(C),
+    );
+  }
+
+  private poolParams(p: Pool2dParams, n: number): number[] {
+    return [n, p.H, p.W, p.K, p.stride, p.pad, p.OH, p.OW];
+  }
+
+  maxPool2d(x: Buf, y: Buf, argmax: Buf, p: Pool2dParams): void {
+    const n = p.N * p.C * p.OH * p.OW;
+    this.run(ew.maxPoolKernel(), [x, y, argmax], this.poolParams(p, n), grid1d(Math.ceil(n / 256)));
+  }
+
+  maxPool2dBackward(dy: Buf, argmax: Buf, dx: Buf, p: Pool2dParams): void {
+    const n = p.N * p.C * p.H * p.W;
+    this.run(
+      ew.maxPoolBackwardKernel(),
+      [dy, argmax, dx],
+      this.poolParams(p, n),
+      grid1d(Math.ceil(n / 256)),
+    );
+  }
+
+  // ---- indexing / losses / randomness ----
+  embedding(ids: Buf, table: Buf, out: Buf, n: number, dim: number): void {
+    const vocab = Math.floor(this.entry(table).numel / dim);
+    const total = n * dim;
+    this.run(
+      ew.embeddingKernel(),
+      [ids, table, out],
+      [total, dim, vocab],
+      grid1d(Math.ceil(total / 256)),
+    );
+  }
+
+  embeddingBackward(ids: Buf, dy: Buf, dtable: Buf, n: number, dim: number): void {
+    if (n === 0 || dim === 0) return;
+    const vocab = Math.floor(this.entry(dtable).numel / dim);
+    const link = this.alloc(2 * n, "i32");
+    this.run(ew.embeddingLinkKernel(), [ids, link], [n], grid1d(Math.ceil(n / 256)));
+    const total = n * dim;
+    this.run(
+      ew.embeddingScatterKernel(),
+      [ids, link, dy, dtable],
+      [total, dim, vocab, n],
+      grid1d(Math.ceil(total / 256)),
+    );
+    this.free(link);
+  }
+
+  crossEntropy(
+    logits: Buf,
+    targets: Buf,
+    loss: Buf,
+    dlogits: Buf,
+    rows: number,
+    cols: number,
+    ignoreIndex: number,
+    scale: number,
+  ): void {
+    this.run(
+      rd.crossEntropyKernel(),
+      [logits, targets, loss, dlogits],
+      [rows, cols, ignoreIndex, scale],
+      grid1d(rows),
+    );
+  }
+
+  dropoutMask(mask: Buf, n: number, p: number, seed: number, offset: number): void {
+    // keep iff (h >> 8) / 2^24 >= p  <=>  (h >> 8) >= ceil(p · 2^24)  (exact in doubles)
+    const thresh = Math.min(16777216, Math.max(0, Math.ceil(p * 16777216)));
+    this.run(
+      ew.dropoutKernel(),
+      [mask],
+      [n, thresh, hash32(seed), offset >>> 0, 1 / (1 - p)],
+      grid1d(Math.ceil(n / 256)),
+    );
+  }
+
+  // ---- optimizer ----
+  sgdStep(
+    w: Buf,
+    g: Buf,
+    m: Buf,
+    n: number,
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+  ): void {
+    this.run(ew.sgdKernel(), [w, g, m], [n, lr, momentum, weightDecay], grid1d(Math.ceil(n / 256)));
+  }
+
+  lookaheadSync(fast: Buf, slow: Buf, n: number, alpha: number): void {
+    this.run(ew.lookaheadKernel(), [fast, slow], [n, alpha], grid1d(Math.ceil(n / 256)));
+  }
+}
+
+/** Creates the webgpu backend on the default adapter; throws when WebGPU is unavailable. */
+export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<WebGpuBackend> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) throw new Error("webgpu backend: navigator.gpu is not available");
+  const adapter = await gpu.requestAdapter({
+    powerPreference: opts.powerPreference,
+    forceFallbackAdapter: opts.forceFallbackAdapter,
+  });
+  if (!adapter) throw new Error("webgpu backend: no WebGPU adapter found");
+  const hasF16 = adapter.features.has("shader-f16");
+  const lim = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredFeatures: hasF16 ? ["shader-f16"] : [],
+    requiredLimits: {
+      maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
+      maxBufferSize: lim.maxBufferSize,
+      maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
+    },
+  });
+  return new WebGpuBackend(
+    device,
+    { name: adapterName(adapter), isFallback: adapterIsFallback(adapter), hasF16 },
+    opts,
+  );
+}

@@ -1,0 +1,56 @@
+/**
+ * Rough matmul throughput of the webgpu backend on whatever adapter is present:
+ *   deno run -A engine/backends/webgpu/bench_matmul.ts [size ...]
+ * Each size is timed as `reps` products recorded into one submit (after a warm-up), so the
+ * figure excludes the per-submit round trip.
+ */
+import process from "node:process";
+import { createWebGpuBackend, probeWebGpu } from "../webgpu.ts";
+
+const sizes = Deno.args.length > 0 ? Deno.args.map(Number) : [256, 512];
+const probe = await probeWebGpu();
+if (!probe.available) {
+  console.log(`no WebGPU adapter: ${probe.reason}`);
+  Deno.exit(0);
+}
+console.log(`adapter: ${probe.adapterName} (fallback ${probe.isFallback}, f16 ${probe.hasF16})`);
+const blocks = [[4, 4, 16], [8, 8, 16], [8, 8, 8], [4, 4, 8], [8, 4, 8], [16, 8, 4]];
+for (const [TM, TN, WX] of blocks) {
+  const be = await createWebGpuBackend({ gemmBlock: { TM, TN, WX, WY: WX } });
+  for (const n of sizes) {
+    const a = be.alloc(n * n), b = be.alloc(n * n), c = be.alloc(n * n);
+    be.write(a, Float32Array.from({ length: n * n }, (_, i) => ((i * 7) % 13) / 13 - 0.5));
+    be.write(b, Float32Array.from({ length: n * n }, (_, i) => ((i * 5) % 11) / 11 - 0.5));
+    const p = {
+      batch: 1,
+      M: n,
+      N: n,
+      K: n,
+      transA: false,
+      transB: false,
+      strideA: 0,
+      strideB: 0,
+      strideC: 0,
+    };
+    be.matmul(a, b, c, p);
+    await be.flush();
+    const reps = Math.max(1, Math.round(2 ** 27 / (n * n * n)));
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    for (let r = 0; r < reps; r++) be.matmul(a, b, c, p);
+    await be.flush();
+    const ms = (performance.now() - t0) / reps;
+    const cu = process.cpuUsage(c0);
+    const cpuMs = (cu.user + cu.system) / 1000 / reps;
+    const gflops = (2 * n * n * n) / (ms * 1e6);
+    console.log(
+      `wg ${WX}x${WX} block ${TM}x${TN} matmul ${n}^3: ${ms.toFixed(2)} ms  ${
+        gflops.toFixed(2)
+      } GFLOP/s wall, ${
+        ((2 * n * n * n) / (cpuMs * 1e6)).toFixed(2)
+      } GFLOP per CPU-second  (${reps} reps)`,
+    );
+    for (const x of [a, b, c]) be.free(x);
+  }
+  be.destroy();
+}

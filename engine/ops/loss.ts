@@ -1,0 +1,189 @@
+/** Losses: softmax cross-entropy (ignore index), KL divergence to target distributions, BCE. */
+import { empty, record, type Tensor, tensor } from "../tensor.ts";
+import { needF32 } from "./util.ts";
+
+export type Reduction = "mean" | "sum";
+
+/** Multiplies `d` by the scalar upstream gradient g [1] into a new tensor. */
+function timesScalar(d: Tensor, g: Tensor, shape: readonly number[] = d.shape): Tensor {
+  const out = empty(d.backend, shape);
+  d.backend.binary(
+    "mul",
+    d.buf,
+    { offset: 0, strides: [1] },
+    g.buf,
+    { offset: 0, strides: [0] },
+    out.buf,
+    [d.numel],
+  );
+  return out;
+}
+
+/** Sums `rowLoss` and multiplies by `scale` -> [1]. */
+function total(rowLoss: Tensor, scale: number): Tensor {
+  const be = rowLoss.backend;
+  const s = empty(be, [1]);
+  be.reduceSum(rowLoss.buf, s.buf, 1, rowLoss.numel, 1, false);
+  const y = empty(be, [1]);
+  be.axpby(s.buf, y.buf, scale, 0, 1);
+  s.dispose();
+  return y;
+}
+
+export interface CrossEntropyOptions {
+  ignoreIndex?: number; // default -100 (PyTorch)
+  reduction?: Reduction; // default "mean" over non-ignored rows
+  /** Number of non-ignored rows; required for "mean" when targets is a device tensor. */
+  count?: number;
+}
+
+/**
+ * Softmax cross-entropy of logits [..., C] against class ids (Int32Array on the host, or an i32
+ * tensor with opts.count). Mean is over rows whose target is not ignoreIndex, as PyTorch.
+ */
+export function crossEntropy(
+  logits: Tensor,
+  targets: Int32Array | Tensor,
+  opts: CrossEntropyOptions = {},
+): Tensor {
+  needF32("crossEntropy", logits);
+  const ignore = opts.ignoreIndex ?? -100, reduction = opts.reduction ?? "mean";
+  const cols = logits.shape[logits.rank - 1], rows = logits.numel / cols;
+  const be = logits.backend;
+  let count = opts.count;
+  let tgt: Tensor;
+  if (targets instanceof Int32Array) {
+    if (targets.length !== rows) {
+      throw new Error(`crossEntropy: ${targets.length} targets for ${rows} rows`);
+    }
+    for (let i = 0; i < rows; i++) {
+      const t = targets[i];
+      if (t !== ignore && (t < 0 || t >= cols)) {
+        throw new Error(`crossEntropy: target ${t} at row ${i} outside [0, ${cols})`);
+      }
+    }
+    count ??= targets.reduce((n, t) => n + (t === ignore ? 0 : 1), 0);
+    tgt = tensor(be, targets, [rows], "i32");
+  } else {
+    if (targets.numel !== rows || targets.dtype !== "i32") {
+      throw new Error(`crossEntropy: targets ${targets.describe()} for ${rows} rows`);
+    }
+    if (count === undefined && reduction === "mean") {
+      throw new Error("crossEntropy: pass opts.count (non-ignored rows) with device targets");
+    }
+    tgt = targets;
+  }
+  const scale = reduction === "sum" ? 1 : (count! > 0 ? 1 / count! : 0);
+  const rowLoss = empty(be, [rows]), dlogits = empty(be, logits.shape);
+  be.crossEntropy(logits.buf, tgt.buf, rowLoss.buf, dlogits.buf, rows, cols, ignore, scale);
+  if (tgt !== targets) tgt.dispose();
+  const y = total(rowLoss, scale);
+  rowLoss.dispose();
+  const out = record(y, "crossEntropy", [logits], (g) => [timesScalar(dlogits, g)]);
+  if (!out.requiresGrad) dlogits.dispose();
+  return out;
+}
+
+export type KlReduction = "batchmean" | "sum" | "mean";
+
+/**
+ * KL(target || softmax(logits)) per row, as PyTorch's kl_div(log_softmax(logits), target):
+ * sum_j t_j (log t_j - log p_j), with 0 log 0 = 0. logits and target [..., C]; "batchmean"
+ * divides by the number of rows, "mean" by the number of elements.
+ */
+export function klDivergence(
+  logits: Tensor,
+  target: Tensor,
+  reduction: KlReduction = "batchmean",
+): Tensor {
+  needF32("klDivergence", logits, target);
+  if (target.numel !== logits.numel) {
+    throw new Error(`klDivergence: target ${target.describe()} vs logits ${logits.describe()}`);
+  }
+  const cols = logits.shape[logits.rank - 1], rows = logits.numel / cols, n = logits.numel;
+  const scale = reduction === "sum" ? 1 : reduction === "batchmean" ? 1 / rows : 1 / n;
+  const be = logits.backend;
+  const flat = { offset: 0, strides: [1] }, one = { offset: 0, strides: [0] };
+  const p = empty(be, logits.shape);
+  be.softmax(logits.buf, p.buf, rows, cols);
+  const tiny = empty(be, [1]);
+  be.fill(tiny.buf, 1e-38);
+  // Element terms: t * (log max(t, tiny) - log max(p, tiny)).
+  const a = empty(be, [n]), b = empty(be, [n]);
+  be.binary("max", target.buf, flat, tiny.buf, one, a.buf, [n]);
+  be.unary("log", a.buf, b.buf, n);
+  be.binary("max", p.buf, flat, tiny.buf, one, a.buf, [n]);
+  const lp = empty(be, [n]);
+  be.unary("log", a.buf, lp.buf, n);
+  be.binary("sub", b.buf, flat, lp.buf, flat, a.buf, [n]);
+  be.binary("mul", target.buf, flat, a.buf, flat, b.buf, [n]);
+  const y = total(b, scale);
+  a.dispose(), b.dispose(), lp.dispose(), tiny.dispose();
+  const out = record(y, "klDivergence", [logits], (g) => {
+    // d/dlogits = (p * rowsum(t) - t) * scale * g
+    const rs = empty(be, [rows]);
+    be.reduceSum(target.buf, rs.buf, rows, cols, 1, false);
+    const d = empty(be, [n]);
+    be.binary(
+      "mul",
+      p.buf,
+      { offset: 0, strides: [cols, 1] },
+      rs.buf,
+      {
+        offset: 0,
+        strides: [1, 0],
+      },
+      d.buf,
+      [rows, cols],
+    );
+    const d2 = empty(be, [n]);
+    be.binary("sub", d.buf, flat, target.buf, flat, d2.buf, [n]);
+    be.axpby(d2.buf, d.buf, scale, 0, n);
+    const gx = timesScalar(d, g, logits.shape);
+    rs.dispose(), d.dispose(), d2.dispose();
+    return [gx];
+  });
+  if (!out.requiresGrad) p.dispose();
+  return out;
+}
+
+/**
+ * Binary cross-entropy with logits for multi-label targets in [0, 1] (same shape):
+ * max(x, 0) - x t + log(1 + exp(-|x|)), mean over all elements by default.
+ */
+export function bceWithLogits(
+  logits: Tensor,
+  target: Tensor,
+  reduction: Reduction = "mean",
+): Tensor {
+  needF32("bceWithLogits", logits, target);
+  if (target.numel !== logits.numel) {
+    throw new Error(`bceWithLogits: target ${target.describe()} vs logits ${logits.describe()}`);
+  }
+  const n = logits.numel, be = logits.backend;
+  const scale = reduction === "sum" ? 1 : 1 / n;
+  const flat = { offset: 0, strides: [1] }, one = { offset: 0, strides: [0] };
+  const c1 = empty(be, [1]);
+  be.fill(c1.buf, 1);
+  const a = empty(be, [n]), b = empty(be, [n]), c = empty(be, [n]);
+  be.unary("abs", logits.buf, a.buf, n);
+  be.unary("neg", a.buf, b.buf, n);
+  be.unary("exp", b.buf, a.buf, n);
+  be.binary("add", a.buf, flat, c1.buf, one, b.buf, [n]);
+  be.unary("log", b.buf, a.buf, n); // log(1 + exp(-|x|))
+  be.unary("relu", logits.buf, b.buf, n);
+  be.binary("add", a.buf, flat, b.buf, flat, c.buf, [n]);
+  be.binary("mul", logits.buf, flat, target.buf, flat, a.buf, [n]);
+  be.binary("sub", c.buf, flat, a.buf, flat, b.buf, [n]);
+  const y = total(b, scale);
+  a.dispose(), b.dispose(), c.dispose(), c1.dispose();
+  return record(y, "bceWithLogits", [logits], (g) => {
+    const s = empty(be, [n]), d = empty(be, [n]);
+    be.unary("sigmoid", logits.buf, s.buf, n);
+    be.binary("sub", s.buf, flat, target.buf, flat, d.buf, [n]);
+    be.axpby(d.buf, s.buf, scale, 0, n);
+    const gx = timesScalar(s, g, logits.shape);
+    s.dispose(), d.dispose();
+    return [gx];
+  });
+}

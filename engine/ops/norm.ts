@@ -1,0 +1,125 @@
+/** Batch norm (2d) and layer norm. */
+import { isGradEnabled } from "../scope.ts";
+import { empty, full, record, type Tensor } from "../tensor.ts";
+import { add, addScalar, mul, rsqrt, sub } from "./elementwise.ts";
+import { reshape } from "./shape.ts";
+import { needF32 } from "./util.ts";
+
+export interface BatchNormOptions {
+  training: boolean;
+  momentum?: number; // default 0.1 (PyTorch)
+  eps?: number; // default 1e-5
+}
+
+/**
+ * Batch norm over [N, C, H, W] (or [N, C]). Training: normalizes with batch statistics and
+ * updates runningMean / runningVar in place (unbiased variance, like PyTorch). Eval: uses the
+ * running statistics.
+ */
+export function batchNorm2d(
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  opts: BatchNormOptions,
+): Tensor {
+  needF32("batchNorm2d", x, gamma, beta);
+  const [N, C] = x.shape;
+  const HW = x.shape.slice(2).reduce((a, b) => a * b, 1);
+  const eps = opts.eps ?? 1e-5, momentum = opts.momentum ?? 0.1;
+  const be = x.backend;
+  if (gamma.numel !== C || beta.numel !== C) {
+    throw new Error(`batchNorm2d: gamma/beta must have ${C} elements for ${x.describe()}`);
+  }
+  if (!opts.training) {
+    const needsGrad = isGradEnabled() &&
+      (x.requiresGrad || gamma.requiresGrad || beta.requiresGrad);
+    if (!needsGrad) {
+      const y = empty(be, x.shape);
+      be.batchNormApply(
+        x.buf,
+        runningMean.buf,
+        runningVar.buf,
+        gamma.buf,
+        beta.buf,
+        y.buf,
+        N,
+        C,
+        HW,
+        eps,
+      );
+      return y;
+    }
+    // Differentiable composite: y = x * sc + (beta - mean * sc), sc = gamma / sqrt(var + eps).
+    const sc = mul(gamma, rsqrt(addScalar(runningVar, eps)));
+    const sh = sub(beta, mul(runningMean, sc));
+    const bshape = [C, ...x.shape.slice(2).map(() => 1)];
+    return add(mul(x, reshape(sc, bshape)), reshape(sh, bshape));
+  }
+  const mean = empty(be, [C]), variance = empty(be, [C]);
+  be.batchNormStats(x.buf, mean.buf, variance.buf, N, C, HW);
+  const y = empty(be, x.shape);
+  be.batchNormApply(x.buf, mean.buf, variance.buf, gamma.buf, beta.buf, y.buf, N, C, HW, eps);
+  const cnt = N * HW;
+  be.axpby(mean.buf, runningMean.buf, momentum, 1 - momentum, C);
+  be.axpby(variance.buf, runningVar.buf, momentum * cnt / Math.max(cnt - 1, 1), 1 - momentum, C);
+  const out = record(y, "batchNorm2d", [x, gamma, beta], (g) => {
+    const gx = empty(be, x.shape);
+    const gg = full(be, [C], 0), gb = full(be, [C], 0);
+    be.batchNormBackward(
+      x.buf,
+      mean.buf,
+      variance.buf,
+      gamma.buf,
+      g.buf,
+      gx.buf,
+      gg.buf,
+      gb.buf,
+      N,
+      C,
+      HW,
+      eps,
+    );
+    return [x.requiresGrad ? gx : (gx.dispose(), null), gg, gb];
+  });
+  if (!out.requiresGrad) {
+    mean.dispose();
+    variance.dispose();
+  }
+  return out;
+}
+
+/** Layer norm over the last axis: x [..., D], gamma/beta [D]. */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  needF32("layerNorm", x, gamma, beta);
+  const cols = x.shape[x.rank - 1], rows = x.numel / cols;
+  if (gamma.numel !== cols || beta.numel !== cols) {
+    throw new Error(`layerNorm: gamma/beta must have ${cols} elements for ${x.describe()}`);
+  }
+  const be = x.backend;
+  const y = empty(be, x.shape), mean = empty(be, [rows]), rstd = empty(be, [rows]);
+  be.layerNorm(x.buf, gamma.buf, beta.buf, y.buf, mean.buf, rstd.buf, rows, cols, eps);
+  const out = record(y, "layerNorm", [x, gamma, beta], (g) => {
+    const gx = empty(be, x.shape);
+    const gg = full(be, [cols], 0), gb = full(be, [cols], 0);
+    be.layerNormBackward(
+      x.buf,
+      gamma.buf,
+      mean.buf,
+      rstd.buf,
+      g.buf,
+      gx.buf,
+      gg.buf,
+      gb.buf,
+      rows,
+      cols,
+    );
+    return [gx, gg, gb];
+  });
+  if (!out.requiresGrad) {
+    mean.dispose();
+    rstd.dispose();
+  }
+  return out;
+}

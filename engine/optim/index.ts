@@ -1,0 +1,6 @@
+/** Optimizers, clipping and schedules, one import. */
+export * from "./sgd.ts";
+export * from "./lookahead.ts";
+export * from "./clip.ts";
+export * from "./schedule.ts";
+export * from "./state_io.ts";

@@ -1,0 +1,343 @@
+//! Packed, cache-blocked SGEMM with a register-blocked SIMD128 micro-kernel.
+//!
+//! C[m, n] = alpha * op(A)[m, k] @ op(B)[k, n] + beta * C, where A and B are arbitrary strided
+//! views (row stride, column stride), so transposes cost nothing extra: packing absorbs them.
+//! Blocking follows the usual Goto/BLIS scheme: NC columns of B packed per (KC) slab into
+//! NR-wide panels, MC rows of A packed into MR-tall panels, an MR x NR micro-kernel in registers.
+
+use core::arch::wasm32::*;
+
+pub const MR: usize = 6;
+pub const NR: usize = 8;
+pub const KC: usize = 512;
+pub const MC: usize = 144;
+pub const NC: usize = 2048;
+
+/// Floats of per-thread workspace one `gemm_st` call needs (packed A block + packed B slab).
+pub const WS_FLOATS: usize = (MC + MR) * KC + KC * (NC + NR);
+
+/// A strided matrix view: element (i, j) lives at `ptr + i*rs + j*cs` (in elements).
+#[derive(Clone, Copy)]
+pub struct Mat {
+    pub ptr: *const f32,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+impl Mat {
+    #[inline(always)]
+    pub unsafe fn at(&self, i: usize, j: usize) -> *const f32 {
+        self.ptr.offset(i as isize * self.rs + j as isize * self.cs)
+    }
+}
+
+/// Packs rows [i0, i0+mc) x cols [p0, p0+kc) of A into MR-row panels: panel-major, then k, then row.
+unsafe fn pack_a(a: &Mat, i0: usize, p0: usize, mc: usize, kc: usize, dst: *mut f32) {
+    let mut d = dst;
+    let mut ir = 0;
+    while ir < mc {
+        let rows = (mc - ir).min(MR);
+        if rows == MR && a.cs == 1 {
+            let mut src = [core::ptr::null::<f32>(); MR];
+            for r in 0..MR {
+                src[r] = a.at(i0 + ir + r, p0);
+            }
+            for p in 0..kc {
+                for r in 0..MR {
+                    *d.add(p * MR + r) = *src[r].add(p);
+                }
+            }
+        } else if rows == MR && a.rs == 1 {
+            for p in 0..kc {
+                let s = a.at(i0 + ir, p0 + p);
+                for r in 0..MR {
+                    *d.add(p * MR + r) = *s.add(r);
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for r in 0..MR {
+                    *d.add(p * MR + r) = if r < rows { *a.at(i0 + ir + r, p0 + p) } else { 0.0 };
+                }
+            }
+        }
+        d = d.add(MR * kc);
+        ir += MR;
+    }
+}
+
+/// Packs rows [p0, p0+kc) x cols [j0, j0+nc) of B into NR-column panels: panel, then k, then col.
+unsafe fn pack_b(b: &Mat, p0: usize, j0: usize, kc: usize, nc: usize, dst: *mut f32) {
+    let mut d = dst;
+    let mut jr = 0;
+    while jr < nc {
+        let cols = (nc - jr).min(NR);
+        if cols == NR && b.cs == 1 {
+            for p in 0..kc {
+                let s = b.at(p0 + p, j0 + jr);
+                let dp = d.add(p * NR);
+                v128_store(dp as *mut v128, v128_load(s as *const v128));
+                v128_store(dp.add(4) as *mut v128, v128_load(s.add(4) as *const v128));
+            }
+        } else if cols == NR && b.rs == 1 {
+            let mut src = [core::ptr::null::<f32>(); NR];
+            for c in 0..NR {
+                src[c] = b.at(p0, j0 + jr + c);
+            }
+            for p in 0..kc {
+                for c in 0..NR {
+                    *d.add(p * NR + c) = *src[c].add(p);
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for c in 0..NR {
+                    *d.add(p * NR + c) = if c < cols { *b.at(p0 + p, j0 + jr + c) } else { 0.0 };
+                }
+            }
+        }
+        d = d.add(NR * kc);
+        jr += NR;
+    }
+}
+
+#[link(wasm_import_module = "micro")]
+extern "C" {
+    /// out[6][8] = pa[kc][6]^T @ pb[kc][8]: the register-tile loop, generated at run time by
+    /// engine/backends/wasm_micro.ts (relaxed-SIMD FMA, which rustc 1.63 cannot emit).
+    fn tile_6x8(kc: usize, pa: *const f32, pb: *const f32, out: *mut f32);
+}
+
+/// MR x NR register tile: acc = pa[MR, kc] @ pb[kc, NR]; then C = alpha*acc + beta*C on the
+/// valid `rows` x `cols` corner (beta == 0 never reads C).
+#[inline(never)]
+unsafe fn micro(
+    kc: usize,
+    pa: *const f32,
+    pb: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    let mut tmp = [f32x4_splat(0.0); MR * NR / 4];
+    let t = tmp.as_mut_ptr() as *mut f32;
+    tile_6x8(kc, pa, pb, t);
+    let va = f32x4_splat(alpha);
+    if rows == MR && cols == NR {
+        let vb = f32x4_splat(beta);
+        for r in 0..MR {
+            let cp = c.add(r * ldc);
+            let mut v0 = tmp[2 * r];
+            let mut v1 = tmp[2 * r + 1];
+            if alpha != 1.0 {
+                v0 = f32x4_mul(v0, va);
+                v1 = f32x4_mul(v1, va);
+            }
+            if beta != 0.0 {
+                v0 = f32x4_add(v0, f32x4_mul(vb, v128_load(cp as *const v128)));
+                v1 = f32x4_add(v1, f32x4_mul(vb, v128_load(cp.add(4) as *const v128)));
+            }
+            v128_store(cp as *mut v128, v0);
+            v128_store(cp.add(4) as *mut v128, v1);
+        }
+    } else {
+        for r in 0..rows {
+            for j in 0..cols {
+                let cp = c.add(r * ldc + j);
+                let v = alpha * *t.add(r * NR + j);
+                *cp = if beta != 0.0 { v + beta * *cp } else { v };
+            }
+        }
+    }
+}
+
+/// Single-threaded GEMM on strided views; C rows are `ldc` apart with unit column stride.
+/// `ws` must hold WS_FLOATS floats.
+pub unsafe fn gemm_st(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &Mat,
+    b: &Mat,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+    ws: *mut f32,
+) {
+    let pack = |p0: usize, j0: usize, kc: usize, nc: usize, dst: *mut f32| pack_b(b, p0, j0, kc, nc, dst);
+    gemm_core(m, n, k, alpha, a, &pack, beta, c, ldc, ws);
+}
+
+/// GEMM whose B operand is produced by `pack_b(p0, j0, kc, nc, dst)`: rows [p0, p0+kc) x
+/// cols [j0, j0+nc) of B written as NR-column panels (see `pack_b`). Lets convolution pack
+/// image patches straight into panels (implicit im2col).
+pub unsafe fn gemm_core<PB: Fn(usize, usize, usize, usize, *mut f32)>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &Mat,
+    pack_b: &PB,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+    ws: *mut f32,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 || alpha == 0.0 {
+        for i in 0..m {
+            for j in 0..n {
+                let cp = c.add(i * ldc + j);
+                *cp = if beta != 0.0 { beta * *cp } else { 0.0 };
+            }
+        }
+        return;
+    }
+    let pa = ws;
+    let pb = ws.add((MC + MR) * KC);
+    // Equal-sized k and m blocks (no thin remainder block), m blocks whole micro-panels.
+    let kstep = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
+    let mblocks = (m + MC - 1) / MC;
+    let mstep = (((m + mblocks - 1) / mblocks + MR - 1) / MR * MR).min(MC);
+    let mut jc = 0;
+    while jc < n {
+        let nc = (n - jc).min(NC);
+        let mut pc = 0;
+        while pc < k {
+            let kc = (k - pc).min(kstep);
+            let beta_eff = if pc == 0 { beta } else { 1.0 };
+            pack_b(pc, jc, kc, nc, pb);
+            let mut ic = 0;
+            while ic < m {
+                let mc = (m - ic).min(mstep);
+                pack_a(a, ic, pc, mc, kc, pa);
+                let mut jr = 0;
+                while jr < nc {
+                    let cols = (nc - jr).min(NR);
+                    let pbj = pb.add(jr * kc);
+                    let mut ir = 0;
+                    while ir < mc {
+                        let rows = (mc - ir).min(MR);
+                        micro(
+                            kc,
+                            pa.add(ir * kc),
+                            pbj,
+                            c.add((ic + ir) * ldc + jc + jr),
+                            ldc,
+                            rows,
+                            cols,
+                            alpha,
+                            beta_eff,
+                        );
+                        ir += MR;
+                    }
+                    jr += NR;
+                }
+                ic += mstep;
+            }
+            pc += kstep;
+        }
+        jc += NC;
+    }
+}
+
+/// This thread's output tile [m0, m1) x [n0, n1) of an m x n product split over `nt` threads.
+pub fn thread_tile(m: usize, n: usize, tid: usize, nt: usize) -> (usize, usize, usize, usize) {
+    let (tm, tn) = thread_grid(m, n, nt);
+    let (ti, tj) = (tid / tn, tid % tn);
+    let (m0, m1) = crate::util::split_aligned(m, MR, ti, tm);
+    let (n0, n1) = crate::util::split_aligned(n, NR, tj, tn);
+    (m0, m1, n0, n1)
+}
+
+/// Chooses a tm x tn thread grid (tm * tn == nt) that keeps per-thread tiles near square.
+fn thread_grid(m: usize, n: usize, nt: usize) -> (usize, usize) {
+    let mut best = (1, nt);
+    let mut best_cost = f64::MAX;
+    for tm in 1..=nt {
+        if nt % tm != 0 {
+            continue;
+        }
+        let tn = nt / tm;
+        // Per-thread tile, rounded up to whole micro-tiles; cost = work + imbalance + packing.
+        let bm = ((m + tm - 1) / tm + MR - 1) / MR * MR;
+        let bn = ((n + tn - 1) / tn + NR - 1) / NR * NR;
+        let cost = (bm * bn) as f64 + 0.5 * (bm + bn) as f64 * 64.0;
+        if cost < best_cost {
+            best_cost = cost;
+            best = (tm, tn);
+        }
+    }
+    best
+}
+
+/// Threaded batched GEMM. Pointers are byte addresses; strides/offsets in elements.
+/// Thread `tid` of `nt` takes whole products when the batch splits evenly, else a tile of each.
+#[no_mangle]
+pub unsafe extern "C" fn gemm(
+    tid: u32,
+    nt: u32,
+    batch: u32,
+    m: u32,
+    n: u32,
+    k: u32,
+    a: u32,
+    b: u32,
+    c: u32,
+    trans_a: u32,
+    trans_b: u32,
+    stride_a: u32,
+    stride_b: u32,
+    stride_c: u32,
+    alpha: f32,
+    beta: f32,
+    ws: u32,
+    ws_stride: u32,
+) {
+    let (tid, nt) = (tid as usize, nt as usize);
+    let (batch, m, n, k) = (batch as usize, m as usize, n as usize, k as usize);
+    let wsp = (ws as usize + tid * ws_stride as usize) as *mut f32;
+    let (ars, acs) = if trans_a != 0 { (1isize, m as isize) } else { (k as isize, 1isize) };
+    let (brs, bcs) = if trans_b != 0 { (1isize, k as isize) } else { (n as isize, 1isize) };
+    let mat_a = |bi: usize| Mat {
+        ptr: (a as usize as *const f32).add(bi * stride_a as usize),
+        rs: ars,
+        cs: acs,
+    };
+    let mat_b = |bi: usize| Mat {
+        ptr: (b as usize as *const f32).add(bi * stride_b as usize),
+        rs: brs,
+        cs: bcs,
+    };
+    let cp = |bi: usize| (c as usize as *mut f32).add(bi * stride_c as usize);
+    if nt == 1 || batch % nt == 0 || batch >= 4 * nt {
+        let (b0, b1) = crate::util::split(batch, tid, nt);
+        for bi in b0..b1 {
+            gemm_st(m, n, k, alpha, &mat_a(bi), &mat_b(bi), beta, cp(bi), n, wsp);
+        }
+        return;
+    }
+    let (m0, m1, n0, n1) = thread_tile(m, n, tid, nt);
+    if m0 >= m1 || n0 >= n1 {
+        return;
+    }
+    for bi in 0..batch {
+        let ma = mat_a(bi);
+        let mb = mat_b(bi);
+        let sa = Mat { ptr: ma.at(m0, 0), rs: ma.rs, cs: ma.cs };
+        let sb = Mat { ptr: mb.at(0, n0), rs: mb.rs, cs: mb.cs };
+        gemm_st(m1 - m0, n1 - n0, k, alpha, &sa, &sb, beta, cp(bi).add(m0 * n + n0), n, wsp);
+    }
+}
+
+/// Per-thread workspace bytes `gemm` needs.
+#[no_mangle]
+pub extern "C" fn gemm_ws_bytes() -> u32 {
+    (WS_FLOATS * 4) as u32
+}

@@ -1,0 +1,130 @@
+/**
+ * Runs one stage through the cache: validate the config, resolve inputs, compute the key, and
+ * either return the cached artifact (a hit, announced on stderr) or run the stage into a fresh
+ * artifact.
+ */
+import { resolve } from "node:path";
+import { Cache, computeKey } from "./cache/store.ts";
+import { hashPath } from "./cache/hash.ts";
+import { validateConfig } from "./config.ts";
+import { createProgress } from "./progress.ts";
+import type { Artifact, Stage, StageContext } from "./stage.ts";
+
+/** Options for runStage. */
+export interface RunStageOptions {
+  /** The cache to use (default: $VIRTEX_CACHE or .virtex-cache/). */
+  cache?: Cache;
+  /**
+   * Upstream artifacts by input name, as Artifact objects or refs (key, key prefix, ref name).
+   * They add to / override what `stage.inputs(config).artifacts` names.
+   */
+  inputs?: Record<string, Artifact | string>;
+  /** External files or folders by input name; add to / override `stage.inputs(config).files`. */
+  inputFiles?: Record<string, string>;
+  /** Rebuild even when the artifact exists (replaces it). */
+  force?: boolean;
+  /** Where log lines go (default: stderr, prefixed with the stage name). */
+  log?: (message: string) => void;
+}
+
+/** What runStage returns: the artifact and whether it came from the cache. */
+export interface RunStageResult {
+  artifact: Artifact;
+  hit: boolean;
+}
+
+/** A failure attributable to the user's input (config, files): the CLI exits 1 with the message. */
+export class InputError extends Error {
+  override name = "InputError";
+}
+
+function stderrLog(stage: string): (m: string) => void {
+  const enc = new TextEncoder();
+  return (m) => Deno.stderr.writeSync(enc.encode(`[${stage}] ${m}\n`));
+}
+
+/**
+ * Runs `stage` with `rawConfig` (validated and defaulted by the stage's zod schema; unknown keys
+ * and wrong types throw a ConfigError naming the key). Returns `{artifact, hit}`.
+ */
+export async function runStage<C>(
+  stage: Stage<C>,
+  rawConfig: unknown,
+  opts: RunStageOptions = {},
+): Promise<RunStageResult> {
+  const cache = opts.cache ?? new Cache();
+  const log = opts.log ?? stderrLog(stage.name);
+  const config = validateConfig(stage.schema, rawConfig, `${stage.name} config`);
+  const declared = stage.inputs(config);
+
+  const artifactRefs: Record<string, Artifact | string> = {
+    ...declared.artifacts,
+    ...opts.inputs,
+  };
+  const inputs: Record<string, Artifact> = {};
+  for (const [name, ref] of Object.entries(artifactRefs)) {
+    if (ref === undefined || ref === "") continue;
+    if (typeof ref !== "string") {
+      inputs[name] = ref;
+      continue;
+    }
+    try {
+      inputs[name] = cache.resolve(ref);
+    } catch (e) {
+      throw new InputError(`${stage.name}: input "${name}": ${(e as Error).message}`);
+    }
+  }
+
+  const filePaths: Record<string, string> = { ...declared.files, ...opts.inputFiles };
+  const inputFiles: Record<string, string> = {};
+  const fileHashes: Record<string, string> = {};
+  const memo = cache.fileHashMemo();
+  for (const [name, path] of Object.entries(filePaths)) {
+    if (path === undefined || path === "") continue;
+    const abs = resolve(path);
+    try {
+      Deno.statSync(abs);
+    } catch {
+      throw new InputError(`${stage.name}: input "${name}": ${path}: no such file or folder`);
+    }
+    inputFiles[name] = abs;
+    const t0 = performance.now();
+    fileHashes[name] = await hashPath(abs, memo);
+    const sec = (performance.now() - t0) / 1000;
+    if (sec > 1) log(`hashed input "${name}" (${path}) in ${sec.toFixed(1)} s`);
+  }
+  memo.save();
+
+  const inputKeys = Object.fromEntries(Object.entries(inputs).map(([n, a]) => [n, a.key]));
+  const parts = {
+    stage: stage.name,
+    stageVersion: stage.version,
+    config,
+    inputs: inputKeys,
+    inputFiles: fileHashes,
+  };
+  let started = false;
+  const key12 = computeKey(parts).slice(0, 12);
+  const result = await cache.getOrBuild(parts, async (outDir, workDir) => {
+    started = true;
+    log(`running ${stage.name} ${key12}`);
+    const ctx: StageContext<C> = {
+      config,
+      inputs,
+      inputFiles,
+      outDir,
+      workDir,
+      progress: (label, total, unit) => createProgress(`[${stage.name}] ${label}`, total, unit),
+      log,
+    };
+    return await stage.run(ctx);
+  }, {
+    force: opts.force,
+    onWait: (pid) =>
+      log(`waiting for process ${pid}, which is building ${stage.name} with the same key`),
+  });
+  if (result.hit) {
+    log(`cache hit: ${stage.name} ${key12}${started ? " (built concurrently elsewhere)" : ""}`);
+  } else log(`done: ${stage.name} ${key12}`);
+  return result;
+}

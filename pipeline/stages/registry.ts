@@ -1,0 +1,26 @@
+/**
+ * Every pipeline stage by command name. `deno task virtex <name>` and `run` pipelines look stages
+ * up here: add one line per stage module.
+ */
+import type { Stage } from "../stage.ts";
+import { augmentStage } from "./augment.ts";
+import { evaluateStage } from "./evaluate.ts";
+import { extractStage } from "./extract.ts";
+import { ingestStage } from "./ingest.ts";
+import { pretrainStage } from "./pretrain.ts";
+import { scenesStage } from "./scenes.ts";
+import { tokenizeStage } from "./tokenize.ts";
+
+// deno-lint-ignore no-explicit-any
+export const stages: Record<string, Stage<any>> = {
+  scenes: scenesStage,
+  ingest: ingestStage,
+  tokenize: tokenizeStage,
+  augment: augmentStage,
+  pretrain: pretrainStage,
+  extract: extractStage,
+  evaluate: evaluateStage,
+};
+
+/** The stage commands the CLI always lists (those not yet registered report so clearly). */
+export const PIPELINE_STAGES = ["tokenize", "augment", "pretrain", "extract", "evaluate"];

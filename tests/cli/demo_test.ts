@@ -1,0 +1,61 @@
+/**
+ * `virtex demo --quick` end to end (tiny sizes, wasm backend): every stage runs through the cache,
+ * the report names all three backbones on both downstream label sets, and a second run is served
+ * entirely from the cache.
+ */
+import assert from "node:assert";
+import { join } from "node:path";
+
+const root = new URL("../../", import.meta.url).pathname;
+
+async function demo(cache: string, out: string) {
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      join(root, "cli/main.ts"),
+      "demo",
+      "--quick",
+      "--device",
+      "wasm",
+      "--out",
+      out,
+      "--json",
+    ],
+    env: { VIRTEX_CACHE: cache, VIRTEX_PROGRESS: "off" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(o.stderr);
+  assert.strictEqual(o.code, 0, `demo failed:\n${stderr}`);
+  const lines = new TextDecoder().decode(o.stdout).trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+Deno.test({
+  name: "demo --quick runs every stage, writes the report, and reruns from the cache",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "virtex-demo-" });
+    try {
+      const first = await demo(join(tmp, "cache"), join(tmp, "out"));
+      assert.strictEqual(first.hit, false);
+      const rows = first.summary.rows as { method: string; downstream: string; mAP: number }[];
+      assert.strictEqual(rows.length, 6);
+      for (const r of rows) {
+        assert(r.mAP > 0 && r.mAP <= 100, `${r.method}/${r.downstream}: ${r.mAP}`);
+      }
+      const report = await Deno.readTextFile(join(tmp, "out", "report.md"));
+      for (const m of ["random init", "VirTex", "token classification"]) assert(report.includes(m));
+      const svg = await Deno.readTextFile(join(tmp, "out", "map.svg"));
+      assert(svg.startsWith("<svg") || svg.startsWith("<?xml"));
+      await Deno.stat(join(tmp, "out", "loss-bicaptioning.svg"));
+      const second = await demo(join(tmp, "cache"), join(tmp, "out2"));
+      assert.strictEqual(second.hit, true, "second demo run was not served from the cache");
+      assert.deepStrictEqual(second.summary.rows, first.summary.rows);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,4 @@
+import { createRefBackend } from "../../engine/backends/ref.ts";
+import { runOpSuite } from "./op_suite.ts";
+
+runOpSuite("ref", createRefBackend);

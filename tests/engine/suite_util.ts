@@ -1,0 +1,72 @@
+/** Shared helpers for the engine test suites (deterministic data, tolerances, comparisons). */
+import type { Backend } from "../../engine/backend.ts";
+
+/** Creates a backend for a suite run (ref, wasm, webgpu). */
+export type BackendFactory = () => Promise<Backend>;
+
+/** Deterministic PRNG (mulberry32) for test data. */
+export class TestRng {
+  private s: number;
+  constructor(seed: number | string) {
+    if (typeof seed === "string") {
+      let h = 2166136261;
+      for (const c of seed) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+      seed = h;
+    }
+    this.s = seed >>> 0;
+  }
+  next(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  normal(): number {
+    const u = 1 - this.next(), v = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+}
+
+/** Max |a - b| / max(1, max |b|): an error relative to the reference's scale. */
+export function scaledError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let scale = 1, err = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= err)) err = Number.isNaN(d) ? Infinity : d;
+  }
+  return err / scale;
+}
+
+/** Throws with context when the scaled error exceeds tol. */
+export function assertClose(
+  what: string,
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: number,
+): void {
+  const e = scaledError(got, want);
+  if (!(e <= tol)) {
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) {
+      if (Math.abs(got[i] - want[i]) > Math.abs(got[worst] - want[worst])) worst = i;
+    }
+    throw new Error(
+      `${what}: scaled error ${
+        e.toExponential(3)
+      } > ${tol} (len ${got.length} vs ${want.length}; ` +
+        `worst at ${worst}: got ${got[worst]}, want ${want[worst]})`,
+    );
+  }
+}
+
+/** Throws unless |actual - expected| <= tol. */
+export function assertAlmostEquals(actual: number, expected: number, tol = 1e-7): void {
+  if (!(Math.abs(actual - expected) <= tol)) {
+    throw new Error(`expected ${expected} ± ${tol}, got ${actual}`);
+  }
+}

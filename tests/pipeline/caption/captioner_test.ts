@@ -1,0 +1,146 @@
+/**
+ * Captioning with a (random-weight) model laid out like a pretrain artifact in a cache: the step
+ * function agrees with the model's own greedy decoder, attention rows are distributions over the
+ * grid, and the caption command writes captions, the attention PNG and CIDEr-D.
+ */
+import { assert, assertEquals } from "../cache/_assert.ts";
+import { join } from "node:path";
+import { createBackend } from "../../../engine/device.ts";
+import { saveSafetensors } from "../../../engine/safetensors.ts";
+import { tensor } from "../../../engine/tensor.ts";
+import { setInitSeed } from "../../../engine/init.ts";
+import { type Captioner, captionImages, openCaptioner } from "../../../pipeline/caption/captioner.ts";
+import { applyEval } from "../../../pipeline/augment/transforms.ts";
+import type { RgbImage } from "../../../pipeline/data/types.ts";
+import { PretrainingModel } from "../../../pipeline/model/tasks.ts";
+import { Vocab } from "../../../pipeline/tokenize/vocab.ts";
+import { createImage, fillCircle } from "../../../pipeline/image/draw.ts";
+import { encodePng } from "../../../pipeline/image/png.ts";
+import { captionCommand } from "../../../cli/caption_command.ts";
+
+const WORDS = ["▁a", "▁red", "▁blue", "▁circle", "▁square", "▁left", "▁of", "▁two"];
+
+/** A fake cache: artifacts/tok/vocab.json and artifacts/model/{model.json, model.safetensors}. */
+async function fakeArtifact(): Promise<{ root: string; modelDir: string }> {
+  const root = await Deno.makeTempDir({ prefix: "virtex-caption-test-" });
+  const tokDir = join(root, "artifacts", "tok"), modelDir = join(root, "artifacts", "model");
+  await Deno.mkdir(tokDir, { recursive: true });
+  await Deno.mkdir(modelDir, { recursive: true });
+  const vocab = Vocab.fromTrained(
+    WORDS.map((piece, i) => ({ piece, freq: 100 - i })),
+    { nfkd: true, stripAccents: true, lowercase: true },
+  );
+  await Deno.writeTextFile(join(tokDir, "vocab.json"), JSON.stringify(vocab.toJson()));
+  const config = {
+    task: "bicaptioning" as const,
+    visual: "resnet18",
+    textual: "transdec_postnorm::L1_H32_A2_F64",
+    vocabSize: vocab.size,
+    maxLength: 30,
+  };
+  setInitSeed(5);
+  const be = await createBackend("wasm");
+  const model = await PretrainingModel.create(be, config);
+  await saveSafetensors(join(modelDir, "model.safetensors"), model.stateDict());
+  model.dispose();
+  await Deno.writeTextFile(
+    join(modelDir, "model.json"),
+    JSON.stringify({ ...config, imageSize: 64, tokens: "tok", numClasses: null }),
+  );
+  return { root, modelDir };
+}
+
+function scene(seed: number): RgbImage {
+  const img = createImage(80, 64, [200, 200, 200]);
+  fillCircle(img, 20 + seed * 10, 30, 12, [200, 30, 30]);
+  return img;
+}
+
+const fixture = fakeArtifact();
+let captioner: Promise<Captioner> | null = null;
+function sharedCaptioner(): Promise<Captioner> {
+  return captioner ??= fixture.then(({ modelDir }) => openCaptioner(modelDir, { device: "wasm" }));
+}
+
+Deno.test("greedy over the step function equals the model's own greedy decoder", async () => {
+  const c = await sharedCaptioner();
+  assertEquals(c.transform.size, 64);
+  const imgs = [scene(0), scene(3)];
+  const ours = await captionImages(c, imgs, "greedy", { maxSteps: 29 });
+  const S = 64, batch = new Float32Array(2 * 3 * S * S);
+  imgs.forEach((im, b) => applyEval(c.kernel, im, c.transform, batch, b * 3 * S * S));
+  const theirs = await c.model.greedyCaptions(tensor(c.backend, batch, [2, 3, S, S]));
+  assertEquals(ours.map((r) => r.tokens), theirs);
+  assertEquals(ours[0].text, c.vocab.decode(theirs[0]));
+});
+
+Deno.test("attention: one distribution over the h×w grid per generated token", async () => {
+  const c = await sharedCaptioner();
+  const [r] = await captionImages(c, [scene(1)], "beam", { attention: true, maxSteps: 6 });
+  assert(r.tokens.length <= 6);
+  assertEquals(r.grid, [2, 2]); // 64 px / 32
+  assertEquals(r.attention!.length, Math.min(r.tokens.length + 1, 6));
+  for (const row of r.attention!) {
+    assertEquals(row.length, 4);
+    assert(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+  }
+});
+
+Deno.test("caption command: captions + attention PNG, and CIDEr-D over a COCO split", async () => {
+  const { root, modelDir } = await fixture;
+  const imgDir = join(root, "val2017");
+  await Deno.mkdir(imgDir);
+  const images = [], annotations = [];
+  for (let i = 0; i < 3; i++) {
+    const im = scene(i);
+    await Deno.writeFile(join(imgDir, `${i + 1}.png`), encodePng(im));
+    images.push({ id: i + 1, file_name: `${i + 1}.png` });
+    annotations.push({ id: 10 + i, image_id: i + 1, caption: "a red circle" });
+    annotations.push({ id: 20 + i, image_id: i + 1, caption: "a red circle left of two squares" });
+  }
+  const refs = join(root, "captions_val2017.json");
+  await Deno.writeTextFile(refs, JSON.stringify({ images, annotations }));
+  const png = join(root, "att.png");
+  const code = await captionCommand([
+    "--model",
+    modelDir,
+    "--device",
+    "wasm",
+    "--max-steps",
+    "5",
+    "--attention",
+    png,
+    join(imgDir, "1.png"),
+    join(imgDir, "2.png"),
+  ]);
+  assertEquals(code, 0);
+  const bytes = await Deno.readFile(png);
+  assertEquals([...bytes.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
+  const out = join(root, "caps.json");
+  const split = join(root, "split.txt");
+  await Deno.writeTextFile(split, "1.png\n3\n");
+  assertEquals(
+    await captionCommand([
+      "--model",
+      modelDir,
+      "--device",
+      "wasm",
+      "--decode",
+      "greedy",
+      "--max-steps",
+      "5",
+      "--references",
+      refs,
+      "--images",
+      imgDir,
+      "--split",
+      split,
+      "--out",
+      out,
+    ]),
+    0,
+  );
+  const caps = JSON.parse(await Deno.readTextFile(out));
+  assertEquals(caps.map((c: { image_id: number }) => c.image_id), [1, 3]);
+  assert(typeof caps[0].caption === "string");
+});

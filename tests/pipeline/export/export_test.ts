@@ -1,0 +1,124 @@
+/**
+ * Backbone export: key maps, strict checking, and (when Debian's torch is present) parity of
+ * torchvision's ResNet loaded from our export with our own pooled features, via
+ * tools/check_export.py.
+ */
+import { assert, assertEquals, assertThrows } from "../cache/_assert.ts";
+import { join } from "node:path";
+import type { Backend } from "../../../engine/backend.ts";
+import { createBackend } from "../../../engine/device.ts";
+import type { HostTensor } from "../../../engine/nn/module.ts";
+import * as ops from "../../../engine/ops/index.ts";
+import { encodeSafetensors, loadSafetensors } from "../../../engine/safetensors.ts";
+import { noGrad } from "../../../engine/scope.ts";
+import { tensor } from "../../../engine/tensor.ts";
+import { prepareExport, writeExport } from "../../../pipeline/export/export.ts";
+import { torchvisionToDetectron2 } from "../../../pipeline/export/names.ts";
+import { createBackbone } from "../../../pipeline/model/backbones.ts";
+
+/** Deterministic uniform values in [lo, hi). */
+function uniform(n: number, seed: number, lo: number, hi: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = lo + (hi - lo) * (s / 2 ** 32);
+  }
+  return out;
+}
+
+let shared: Backend | null = null;
+async function backend(): Promise<Backend> {
+  return shared ??= await createBackend("wasm");
+}
+
+/** A backbone state dict with non-trivial BN parameters and running statistics. */
+async function perturbedWeights(arch: string): Promise<Map<string, HostTensor>> {
+  const be = await backend();
+  const net = createBackbone(be, arch);
+  const dict = await net.stateDictHost();
+  net.dispose();
+  let seed = 1;
+  for (const [k, t] of dict) {
+    const n = t.data.length;
+    if (k.endsWith(".weight") && t.shape.length === 1) t.data = uniform(n, seed++, 0.5, 1.5);
+    else if (k.endsWith(".bias")) t.data = uniform(n, seed++, -0.2, 0.2);
+    else if (k.endsWith("running_mean")) t.data = uniform(n, seed++, -0.1, 0.1);
+    else if (k.endsWith("running_var")) t.data = uniform(n, seed++, 0.5, 2);
+  }
+  return dict;
+}
+
+Deno.test("Detectron2 names follow its ResNet layout", () => {
+  assertEquals(torchvisionToDetectron2("conv1.weight"), "stem.conv1.weight");
+  assertEquals(torchvisionToDetectron2("bn1.running_var"), "stem.conv1.norm.running_var");
+  assertEquals(torchvisionToDetectron2("layer1.0.conv2.weight"), "res2.0.conv2.weight");
+  assertEquals(torchvisionToDetectron2("layer4.2.bn3.bias"), "res5.2.conv3.norm.bias");
+  assertEquals(torchvisionToDetectron2("layer2.0.downsample.0.weight"), "res3.0.shortcut.weight");
+  assertEquals(
+    torchvisionToDetectron2("layer3.0.downsample.1.running_mean"),
+    "res4.0.shortcut.norm.running_mean",
+  );
+  assertEquals(torchvisionToDetectron2("layer1.0.bn1.num_batches_tracked"), null);
+  assertThrows(() => torchvisionToDetectron2("fc.weight"), Error, "fc.weight");
+});
+
+Deno.test("prepareExport keeps every backbone tensor and rejects foreign weights", async () => {
+  const be = await backend();
+  const w = await perturbedWeights("resnet18");
+  const tv = prepareExport(be, { arch: "resnet18", tensors: w }, "torchvision");
+  assertEquals([...tv.tensors.keys()].sort(), [...w.keys()].sort());
+  assert(!tv.tensors.has("fc.weight"));
+  assertEquals(tv.metadata.arch, "resnet18");
+  const d2 = prepareExport(be, { arch: "resnet18", tensors: w }, "detectron2");
+  const bnCount = [...w.keys()].filter((k) => k.endsWith("num_batches_tracked")).length;
+  assertEquals(d2.tensors.size, w.size - bnCount);
+  assert(d2.tensors.has("res5.1.conv2.norm.weight"));
+  assertThrows(() => prepareExport(be, { arch: "resnet34", tensors: w }, "torchvision"), Error);
+});
+
+const python = "/usr/bin/python3";
+const hasTorch = await new Deno.Command(python, { args: ["-c", "import torch, torchvision"] })
+  .output().then((o) => o.code === 0, () => false);
+if (!hasTorch) console.log("export_test: /usr/bin/python3 with torch absent, skipping parity");
+
+Deno.test({
+  name: "torchvision ResNet loaded from our export reproduces our pooled features (1e-4)",
+  ignore: !hasTorch,
+  fn: async () => {
+    const arch = "resnet18";
+    const be = await backend();
+    const w = await perturbedWeights(arch);
+    const dir = await Deno.makeTempDir({ prefix: "virtex-export-test-" });
+    const weightsPath = join(dir, "resnet18.safetensors");
+    await writeExport(weightsPath, prepareExport(be, { arch, tensors: w }, "torchvision"));
+    const [B, S] = [2, 64];
+    const images = uniform(B * 3 * S * S, 99, -2, 2);
+    await Deno.writeFile(
+      join(dir, "input.safetensors"),
+      encodeSafetensors(new Map([["images", { shape: [B, 3, S, S], data: images }]])),
+    );
+    const script = new URL("../../../tools/check_export.py", import.meta.url).pathname;
+    const res = await new Deno.Command(python, {
+      args: [script, weightsPath, join(dir, "input.safetensors"), join(dir, "out.safetensors")],
+    }).output();
+    assertEquals(res.code, 0, new TextDecoder().decode(res.stderr));
+    const theirs = (await loadSafetensors(join(dir, "out.safetensors"))).tensors.get("pooled")!;
+
+    const net = createBackbone(be, arch);
+    net.loadStateDict(w, true);
+    net.eval();
+    const pooled = noGrad(() => ops.globalAvgPool(net.forward(tensor(be, images, [B, 3, S, S]))));
+    const ours = await pooled.f32();
+    assertEquals(theirs.shape, [B, net.featureSize]);
+    let worst = 0;
+    for (let i = 0; i < ours.length; i++) {
+      const d = Math.abs(ours[i] - theirs.data[i]) / Math.max(1, Math.abs(theirs.data[i]));
+      worst = Math.max(worst, d);
+    }
+    console.log(`export parity: max relative difference ${worst.toExponential(2)}`);
+    assert(worst <= 1e-4, `max relative difference ${worst}`);
+    assert(ours.some((v) => Math.abs(v) > 1e-3), "features are not all ~0");
+    await Deno.remove(dir, { recursive: true });
+  },
+});
