@@ -53,7 +53,7 @@ export async function exportCommand(args: string[]): Promise<number> {
     throw new UsageError(`export: --names must be one of ${NAME_SCHEMES.join(", ")}`);
   }
   const w = await readBackboneWeights(resolveModelPath(values.model), values.arch);
-  const backend = await createBackend("wasm");
+  const backend = await createBackend("ref"); // only loads and checks shapes
   const e = prepareExport(backend, w, names);
   await writeExport(values.out, e);
   const summary = {

@@ -32,8 +32,11 @@ export async function probeWebGpu(): Promise<AdapterProbe> {
   const text = info
     ? [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ")
     : "";
-  const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ===
-    true;
+  // Deno 2.9 reports the flag on adapter.info; older WebGPU drafts had it on the adapter.
+  const fallback =
+    (info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined)?.isFallbackAdapter ===
+      true ||
+    (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   return { available: true, software: fallback || SOFTWARE_ADAPTERS.test(text), description: text };
 }
 

@@ -2,6 +2,7 @@
 export type { Backend, Buf, DType } from "./backend.ts";
 export { empty, full, parameter, Tensor, tensor, zeros } from "./tensor.ts";
 export { isGradEnabled, noGrad, tidy, tidyAsync } from "./scope.ts";
+export { autocast, autocastAsync, isAutocast } from "./amp.ts";
 export * as ops from "./ops/index.ts";
 export * as nn from "./nn/index.ts";
 export * as optim from "./optim/index.ts";

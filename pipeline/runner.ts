@@ -88,10 +88,12 @@ export async function runStage<C>(
       throw new InputError(`${stage.name}: input "${name}": ${path}: no such file or folder`);
     }
     inputFiles[name] = abs;
-    const t0 = performance.now();
-    fileHashes[name] = await hashPath(abs, memo);
-    const sec = (performance.now() - t0) / 1000;
-    if (sec > 1) log(`hashed input "${name}" (${path}) in ${sec.toFixed(1)} s`);
+    // A progress bar for big folders (first hash of a dataset; later runs hit the memo).
+    fileHashes[name] = await hashPath(
+      abs,
+      memo,
+      (n) => n >= 2000 ? createProgress(`[${stage.name}] hash ${name}`, n, "files") : undefined,
+    );
   }
   memo.save();
 

@@ -101,26 +101,29 @@ function decoderFwdFlops(): number {
 /** Backward costs two forward GEMMs per forward GEMM. */
 const decoderFlops = 3 * decoderFwdFlops();
 
+function benchMatmul(be: Backend): Promise<Timing> {
+  const a = be.alloc(MM * MM), b = be.alloc(MM * MM), c = be.alloc(MM * MM);
+  be.write(a, randn(MM * MM, 1));
+  be.write(b, randn(MM * MM, 2));
+  const p = {
+    batch: 1,
+    M: MM,
+    N: MM,
+    K: MM,
+    transA: false,
+    transB: false,
+    strideA: 0,
+    strideB: 0,
+    strideC: 0,
+  };
+  return timeit(() => be.matmul(a, b, c, p), reps).finally(() => {
+    for (const x of [a, b, c]) be.free(x);
+  });
+}
+
 async function benchWasm(be: Backend): Promise<Record<string, Timing>> {
   const out: Record<string, Timing> = {};
-  {
-    const a = be.alloc(MM * MM), b = be.alloc(MM * MM), c = be.alloc(MM * MM);
-    be.write(a, randn(MM * MM, 1));
-    be.write(b, randn(MM * MM, 2));
-    const p = {
-      batch: 1,
-      M: MM,
-      N: MM,
-      K: MM,
-      transA: false,
-      transB: false,
-      strideA: 0,
-      strideB: 0,
-      strideC: 0,
-    };
-    out.matmul = await timeit(() => be.matmul(a, b, c, p), reps);
-    for (const x of [a, b, c]) be.free(x);
-  }
+  out.matmul = await benchMatmul(be);
   {
     const xs = conv.N * conv.C * conv.H * conv.W, ws = conv.O * conv.C * 9;
     const ys = conv.N * conv.O * conv.OH * conv.OW;
@@ -188,11 +191,18 @@ console.log(
 const be = await createWasmBackend({ threads });
 const ours = await benchWasm(be);
 be.destroy();
+if (threads > 1) {
+  // Thread scaling: the same matmul on one thread.
+  const be1 = await createWasmBackend({ threads: 1 });
+  ours.matmul_1t = await benchMatmul(be1);
+  be1.destroy();
+}
 const torch = args["no-torch"] ? "skipped (--no-torch)" : await benchTorch();
 if (typeof torch === "string") console.log(`torch reference: ${torch}`);
 
 const rows: [string, string, number][] = [
   ["matmul", "matmul 1024^3", matmulFlops],
+  ["matmul_1t", "matmul 1024^3, wasm on 1 thread", matmulFlops],
   ["conv_fwd", "conv3x3 64->64 56x56 b16 fwd", convFwdFlops],
   ["conv_fwd_bwd", "conv3x3 64->64 56x56 b16 fwd+bwd", 3 * convFwdFlops],
   ["decoder_fwd_bwd", "decoder H512 A8 T30 S49 b16 fwd+bwd", decoderFlops],
@@ -205,7 +215,9 @@ console.log(
 );
 for (const [key, label, flops] of rows) {
   const w = ours[key];
-  const t = typeof torch === "string" ? null : torch[key];
+  if (!w) continue;
+  const t = typeof torch === "string" ? null : torch[key] ?? null;
+  const rowPeak = key.endsWith("_1t") ? peak / threads : peak;
   const gw = flops / w.median / 1e9, gt = t ? flops / t.median / 1e9 : NaN;
   const ratio = t ? t.median / w.median : NaN;
   const ratioMin = t ? t.min / w.min : NaN;
@@ -219,11 +231,13 @@ for (const [key, label, flops] of rows) {
     torchGflops: gt,
     ratio,
     ratioMin,
-    shareOfPeak: (flops / w.median) / peak,
+    shareOfPeak: (flops / w.median) / rowPeak,
   });
   console.log(
     `${pad(label, 38)}${pad(gw.toFixed(1), 11)}${pad(gt.toFixed(1), 12)}` +
-      `${pad(ratio.toFixed(2), 8)}${pad(((100 * flops) / w.median / peak).toFixed(1) + "%", 11)}` +
+      `${pad(ratio.toFixed(2), 8)}${
+        pad(((100 * flops) / w.median / rowPeak).toFixed(1) + "%", 11)
+      }` +
       `${(w.median * 1e3).toFixed(1)} / ${t ? (t.median * 1e3).toFixed(1) : "-"}` +
       `  (best: ${(flops / w.min / 1e9).toFixed(1)} vs ${
         t ? (flops / t.min / 1e9).toFixed(1) : "-"

@@ -16,9 +16,9 @@
  * few steps suffice). Ours and PyTorch alternate for R rounds (default (a) 2, (b) 1) and each
  * side's best round is kept (the machine is shared). --accumulate A splits our batch into A
  * micro-batches with gradient accumulation (default (a) 1, (b) 2: case (b)'s 187 M parameters
- * with their grads, momentum and LookAhead copies fill 3 GB of the 4 GiB wasm32 heap). Writes bench/out/pretrain/report.json and
- * report.md. Runs itself under `flock /tmp/virtex-bench.lock` (VIRTEX_BENCH_LOCK) unless
- * VIRTEX_BENCH_LOCKED=1.
+ * with their grads, momentum and LookAhead copies fill 3 GB of the 4 GiB wasm32 heap). Writes
+ * bench/out/pretrain/report.json and report.md (other cases keep their last results). Runs
+ * itself under `flock /tmp/virtex-bench.lock` (VIRTEX_BENCH_LOCK) unless VIRTEX_BENCH_LOCKED=1.
  */
 import { parseArgs } from "node:util";
 import { createWasmBackend } from "../../engine/backends/wasm.ts";
@@ -27,7 +27,7 @@ import { type BenchCase, buildStep, CASES } from "./step.ts";
 const LOCK = Deno.env.get("VIRTEX_BENCH_LOCK") ?? "/tmp/virtex-bench.lock";
 const PY = "/usr/bin/python3";
 const here = new URL(".", import.meta.url).pathname;
-const OUT = new URL("../out/pretrain/", import.meta.url).pathname;
+const OUT = new URL("../out/pretrain", import.meta.url).pathname;
 
 /** Per-case defaults: warmup steps, min timed steps, min timed seconds, rounds. */
 const DEFAULTS: Record<
@@ -162,15 +162,12 @@ async function hasTorch(): Promise<string | null> {
   }
 }
 
-function positiveInt(v: string | undefined, name: string): number | undefined {
+/** An integer flag ≥ min, or undefined when absent; exits 2 naming the flag otherwise. */
+function intFlag(v: string | undefined, name: string, min: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || (name !== "warmup" && name !== "seconds" && n === 0)) {
-    console.error(
-      `bench/pretrain: --${name} must be a ${
-        name === "warmup" ? "non-negative" : "positive"
-      } integer, got "${v}"`,
-    );
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`bench/pretrain: --${name} must be an integer ≥ ${min}, got "${v}"`);
     Deno.exit(2);
   }
   return n;
@@ -209,20 +206,21 @@ async function main() {
       Deno.exit(2);
     }
   }
-  const threads = positiveInt(values.threads, "threads")!;
+  const threads = intFlag(values.threads, "threads", 1)!;
   const over = {
-    rounds: positiveInt(values.rounds, "rounds"),
-    seconds: positiveInt(values.seconds, "seconds"),
-    warmup: positiveInt(values.warmup, "warmup"),
-    minSteps: positiveInt(values["min-steps"], "min-steps"),
-    accumulate: positiveInt(values.accumulate, "accumulate"),
+    rounds: intFlag(values.rounds, "rounds", 1),
+    seconds: intFlag(values.seconds, "seconds", 0),
+    warmup: intFlag(values.warmup, "warmup", 0),
+    minSteps: intFlag(values["min-steps"], "min-steps", 1),
+    accumulate: intFlag(values.accumulate, "accumulate", 1),
   };
   await relaunchUnderLock();
 
   const torchMissing = values["no-torch"] ? "skipped (--no-torch)" : await hasTorch();
   const cpu = cpuModel();
   console.log(
-    `bench/pretrain: ${cpu}, ${navigator.hardwareConcurrency} cores, ${threads} threads each side, ` +
+    `bench/pretrain: ${cpu}, ${navigator.hardwareConcurrency} cores, ` +
+      `${threads} threads each side, ` +
       `load ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")}`,
   );
   if (torchMissing) console.log(`torch reference: ${torchMissing}`);
@@ -239,7 +237,8 @@ async function main() {
     const rounds = over.rounds ?? d.rounds;
     console.log(
       `case (${k}): ${c.visual} at ${c.size} px + ${c.textual}, batch ${c.batch}, bicaptioning; ` +
-        `warmup ${o.warmup}, ≥${o.minSteps} steps and ≥${o.seconds} s timed, ${rounds} round(s)` +
+        `warmup ${o.warmup}, ≥${o.minSteps} steps and ≥${o.seconds} s timed, ` +
+        `${rounds} round(s)` +
         (c.accumulate > 1
           ? `; ours as ${c.accumulate} accumulated micro-batches of ${c.batch / c.accumulate} ` +
             `(wasm32 heap limit), PyTorch in one pass`
@@ -284,6 +283,10 @@ async function main() {
     );
     results.push({
       case: k,
+      date: new Date().toISOString(),
+      cpu,
+      threads,
+      loadavg: Deno.loadavg(),
       ...c,
       task: "bicaptioning",
       ...o,
@@ -296,35 +299,65 @@ async function main() {
     });
   }
 
+  await writeReport(OUT, results, torchMissing ?? "debian python3-torch");
+}
+
+/**
+ * Writes dir/report.json and dir/report.md. Cases not in `results` keep their last results
+ * from an existing report.json (each result carries its own date, machine and load).
+ */
+export async function writeReport(
+  dir: string,
+  results: Record<string, unknown>[],
+  torch: string,
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const json = `${dir}/report.json`, md = `${dir}/report.md`;
+  let previous: Record<string, unknown>[] = [];
+  try {
+    previous = JSON.parse(await Deno.readTextFile(json)).results ?? [];
+  } catch { /* first run or unreadable: start afresh */ }
+  const merged = [
+    ...previous.filter((r) => !results.some((x) => x.case === r.case) && CASES[r.case as string]),
+    ...results,
+  ].sort((x, y) => String(x.case).localeCompare(String(y.case)));
   const report = {
     bench: "pretrain",
     date: new Date().toISOString(),
-    cpu,
-    cores: navigator.hardwareConcurrency,
-    threads,
-    loadavg: Deno.loadavg(),
-    torch: torchMissing ?? "debian python3-torch",
-    results,
+    torch,
+    results: merged,
   };
-  await Deno.mkdir(OUT, { recursive: true });
-  const json = `${OUT}report.json`, md = `${OUT}report.md`;
   await Deno.writeTextFile(`${json}.tmp`, JSON.stringify(report, null, 2) + "\n");
   await Deno.rename(`${json}.tmp`, json);
+  const f = (v: unknown) => (typeof v === "number" ? v.toFixed(2) : "n/a");
+  const best = (ms: unknown, key: "cpuSecondsPerStep") => {
+    const list = ms as Measurement[] | null;
+    if (!list?.length) return null;
+    return list.reduce((a, b) => (b.imgPerSec > a.imgPerSec ? b : a))[key];
+  };
   const lines = [
-    `# bench/pretrain ${report.date}`,
+    `# bench/pretrain`,
     "",
-    `${cpu}, ${threads} threads each side, load ${
-      report.loadavg.map((x) => x.toFixed(1)).join(" ")
-    } at the end. Best round per side.`,
+    "Training img/s of one bicaptioning step (forward + backward of CNN and both decoders, clip",
+    "10, SGD + LookAhead), ours (wasm backend) vs PyTorch CPU, both measured in the same run;",
+    "best round per side. CPU-s/step is the process's user + system CPU time per step.",
     "",
-    "| case | architecture | batch | ours img/s | PyTorch img/s | ours / PyTorch |",
-    "|---|---|---|---|---|---|",
-    ...results.map((r) => {
-      const f = (v: unknown) => (typeof v === "number" ? v.toFixed(2) : "n/a");
-      return `| (${r.case}) | ${r.visual} ${r.size} px + ${r.textual} | ${r.batch} | ${
-        f(r.bestOursImgPerSec)
-      } | ${f(r.bestTorchImgPerSec)} | ${f(r.ratio)} |`;
-    }),
+    "| case | architecture | batch | ours img/s | PyTorch img/s | ours / PyTorch | " +
+    "CPU-s/step ours / PyTorch | measured | machine, load |",
+    "|---|---|---|---|---|---|---|---|---|",
+    ...merged.map((r) =>
+      `| (${r.case}) | ${r.visual} ${r.size} px + ${r.textual} | ${r.batch}${
+        (r.accumulate as number) > 1
+          ? ` (ours ${r.accumulate}×${(r.batch as number) / (r.accumulate as number)})`
+          : ""
+      } | ${f(r.bestOursImgPerSec)} | ${f(r.bestTorchImgPerSec)} | ${f(r.ratio)} | ${
+        f(best(r.ours, "cpuSecondsPerStep"))
+      } / ${
+        f(best(r.torch, "cpuSecondsPerStep"))
+      } | ${r.date} | ${r.cpu}, ${r.threads} threads, load ${
+        (r.loadavg as number[]).map((x) => x.toFixed(1)).join(" ")
+      } |`
+    ),
     "",
   ];
   await Deno.writeTextFile(`${md}.tmp`, lines.join("\n"));
@@ -333,4 +366,4 @@ async function main() {
   console.log(`wrote ${md}`);
 }
 
-await main();
+if (import.meta.main) await main();

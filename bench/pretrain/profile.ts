@@ -118,7 +118,12 @@ async function main() {
       console.log(
         `${(v.ms / steps).toFixed(1).padStart(9)} ${
           ((100 * v.ms) / steps / wall).toFixed(1).padStart(5)
-        }% ${String(v.calls / steps).padStart(6)} ${gf.padStart(5)} ${k}`,
+        }% ${
+          (Number.isInteger(v.calls / steps)
+            ? String(v.calls / steps)
+            : (v.calls / steps).toFixed(1))
+            .padStart(6)
+        } ${gf.padStart(5)} ${k}`,
       );
     }
   };

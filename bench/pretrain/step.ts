@@ -1,7 +1,8 @@
 /**
  * The benchmarked unit of bench/pretrain: one bicaptioning pretraining step on a synthetic batch,
  * structured like pipeline/pretrain/trainer.ts (tidy → loss.backward → clipGradNorm →
- * optimizer.step → zeroGrad → read loss). Shared by main.ts (timing) and profile.ts (per-kernel).
+ * optimizer.step → zeroGrad → read loss). Shared by main.ts (timing) and profile.ts (per-kernel
+ * profile).
  */
 import type { Backend } from "../../engine/backend.ts";
 import { clipGradNorm, type LookAhead, lrFactor, type SGD } from "../../engine/optim/index.ts";

@@ -773,7 +773,8 @@ class WasmBackend implements Backend {
   }
 
   private batchParallel(n: number, nt: number): boolean {
-    return nt === 1 || n % nt === 0 || n >= 4 * nt;
+    // Images are claimed dynamically, so two per thread keep the threads busy.
+    return nt === 1 || n >= 2 * nt;
   }
 
   private convWs(p: Conv2dParams): number {

@@ -14,6 +14,7 @@ export const CTRL = {
   ACTIVE: 4, // threads taking part (nt passed to the kernel)
   QUIT: 5,
   ERROR: 6, // set to 1 + tid when a worker's kernel threw
+  COUNTER: 7, // work-item counter kernels claim items from (zeroed before each dispatch)
   ARGS_BYTE: 64,
   MAX_ARGS: 48,
   BYTES: 64 + 48 * 8,
@@ -61,6 +62,7 @@ export class WasmPool {
     this.i32 = new Int32Array(memory.buffer, ctrl, CTRL.ARGS_BYTE / 4);
     this.f64 = new Float64Array(memory.buffer, ctrl + CTRL.ARGS_BYTE, CTRL.MAX_ARGS);
     names.forEach((n, i) => this.fnIndex.set(n, i));
+    (this.exports.set_work_counter as (addr: number) => void)(ctrl + 4 * CTRL.COUNTER);
   }
 
   /** Compiles `wasmBytes`, instantiates it on `nthreads` threads and waits for all to be ready. */
@@ -133,6 +135,7 @@ export class WasmPool {
     const fn = this.exports[name] as Kernel | undefined;
     if (!fn) throw new Error(`wasm kernel '${name}' is not exported by engine.wasm`);
     const nt = Math.max(1, Math.min(threads, this.nthreads));
+    Atomics.store(this.i32, CTRL.COUNTER, 0);
     if (nt === 1 || this.workers.length === 0) {
       fn(0, 1, ...args);
       return;

@@ -18,8 +18,11 @@ self.onmessage = (e: MessageEvent<WorkerInit>) => {
     self.postMessage(String(err));
     return;
   }
+  const i32 = new Int32Array(memory.buffer, ctrl, CTRL.ARGS_BYTE / 4);
+  // Read the generation before reporting ready: the first dispatch may follow at once.
+  const seen = Atomics.load(i32, CTRL.GEN);
   self.postMessage("ready");
-  serve(new Int32Array(memory.buffer, ctrl, CTRL.ARGS_BYTE / 4), memory, ctrl, tid, fns);
+  serve(i32, memory, ctrl, tid, fns, seen);
 };
 
 function serve(
@@ -28,9 +31,9 @@ function serve(
   ctrl: number,
   tid: number,
   fns: Kernel[],
+  seen: number,
 ): void {
   const f64 = new Float64Array(memory.buffer, ctrl + CTRL.ARGS_BYTE, CTRL.MAX_ARGS);
-  let seen = Atomics.load(i32, CTRL.GEN);
   for (;;) {
     let g = Atomics.load(i32, CTRL.GEN);
     for (let s = 0; g === seen && s < SPIN; s++) g = Atomics.load(i32, CTRL.GEN);

@@ -15,6 +15,7 @@ import {
   type UnaryOp,
   type View,
 } from "../backend.ts";
+import { adapterIsFallback, adapterName } from "./webgpu/adapter.ts";
 import { GpuContext, type Grid } from "./webgpu/context.ts";
 import type { KernelSpec } from "./webgpu/kernel.ts";
 import { coalesce, grid1d, MAX_RANK, numelOf } from "./webgpu/shape.ts";
@@ -28,16 +29,7 @@ import {
 } from "./webgpu/wgsl_linalg.ts";
 import * as rd from "./webgpu/wgsl_reduce.ts";
 
-/** What the device chooser needs to know about the WebGPU adapter. */
-export interface WebGpuProbe {
-  available: boolean;
-  adapterName?: string;
-  vendor?: string;
-  /** True for software/fallback adapters (e.g. llvmpipe). */
-  isFallback?: boolean;
-  hasF16?: boolean;
-  reason?: string;
-}
+export { probeWebGpu, type WebGpuProbe } from "./webgpu/adapter.ts";
 
 /** Options for createWebGpuBackend. */
 export interface WebGpuOptions {
@@ -57,42 +49,6 @@ export interface WebGpuOptions {
   gemmProfile?: "auto" | "gpu" | "cpu";
   /** Force the GEMM register block (TM×TN per thread) instead of the size-based choice. */
   gemmBlock?: { TM: number; TN: number; WX?: number; WY?: number };
-}
-
-const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|softpipe|warp|basic render/i;
-
-function adapterIsFallback(a: GPUAdapter): boolean {
-  const info = a.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  const legacy = (a as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter;
-  return info.isFallbackAdapter === true || legacy === true ||
-    SOFTWARE_NAMES.test(`${info.description} ${info.device} ${info.vendor}`);
-}
-
-function adapterName(a: GPUAdapter): string {
-  const i = a.info;
-  return i.description || i.device || i.vendor || "unknown adapter";
-}
-
-/** Looks for a WebGPU adapter without creating a device. */
-export async function probeWebGpu(
-  opts: { powerPreference?: GPUPowerPreference } = {},
-): Promise<WebGpuProbe> {
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-  if (!gpu) return { available: false, reason: "navigator.gpu is not defined" };
-  let adapter: GPUAdapter | null = null;
-  try {
-    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
-  } catch (e) {
-    return { available: false, reason: `requestAdapter failed: ${(e as Error).message}` };
-  }
-  if (!adapter) return { available: false, reason: "no WebGPU adapter" };
-  return {
-    available: true,
-    adapterName: adapterName(adapter),
-    vendor: adapter.info.vendor,
-    isFallback: adapterIsFallback(adapter),
-    hasF16: adapter.features.has("shader-f16"),
-  };
 }
 
 /**

@@ -1,4 +1,5 @@
 /** Matrix products: matmul / batched matmul (with transposes) and linear layers. */
+import { autocastBackend, type F16Backend, matmulAmp } from "../amp.ts";
 import { empty, full, numelOf, record, type Tensor } from "../tensor.ts";
 import { needF32 } from "./util.ts";
 
@@ -14,15 +15,15 @@ interface MM {
   alpha?: number;
 }
 
-/** out [batch, M, N] = op(a) @ op(b), not recorded. */
-function mmRaw(a: Tensor, b: Tensor, p: MM): Tensor {
+/** out [batch, M, N] = op(a) @ op(b), not recorded; f16 operands when `half` (autocast). */
+function mmRaw(a: Tensor, b: Tensor, p: MM, half: F16Backend | null): Tensor {
   const out = empty(a.backend, [p.batch, p.M, p.N]);
   if (out.numel === 0) return out;
   if (p.K === 0) {
     a.backend.fill(out.buf, 0);
     return out;
   }
-  a.backend.matmul(a.buf, b.buf, out.buf, {
+  matmulAmp(a.backend, half, a.buf, b.buf, out.buf, {
     batch: p.batch,
     M: p.M,
     N: p.N,
@@ -97,7 +98,8 @@ export function matmul(
   }
   const p: MM = { batch, M, N, K, tA: transA, tB: transB, bcastA, bcastB, alpha };
   const rows = b.rank === 2 && !transA ? ar : M;
-  const out = reshaped(mmRaw(a, b, p), [...outBatch, rows, N]);
+  const half = autocastBackend(a.backend); // fixed here for the backward products too
+  const out = reshaped(mmRaw(a, b, p, half), [...outBatch, rows, N]);
   return record(out, "matmul", [a, b], (g) => {
     let ga: Tensor | null = null, gb: Tensor | null = null;
     const bA = bcastB || bcastA ? batch : 1;
@@ -114,7 +116,7 @@ export function matmul(
           bcastA: bcastB,
           bcastB: false,
           alpha,
-        })
+        }, half)
         : mmRaw(g, b, {
           batch,
           M,
@@ -125,7 +127,7 @@ export function matmul(
           bcastA: false,
           bcastB,
           alpha,
-        });
+        }, half);
       if (bcastA && bA > 1) ga = sumBatch(ga, batch);
       ga = reshaped(ga, a.shape);
     }
@@ -142,7 +144,7 @@ export function matmul(
           bcastA: false,
           bcastB: bcastA,
           alpha,
-        })
+        }, half)
         : mmRaw(a, g, {
           batch,
           M: K,
@@ -153,7 +155,7 @@ export function matmul(
           bcastA,
           bcastB: false,
           alpha,
-        });
+        }, half);
       if (bcastB && bA > 1) gb = sumBatch(gb, batch);
       gb = reshaped(gb, b.shape);
     }
@@ -170,6 +172,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
   }
   const R = x.numel / inF;
   const be = x.backend;
+  const half = autocastBackend(be); // f16 products under autocast, forward and backward
   const y = empty(be, [...x.shape.slice(0, -1), outF]);
   if (b) {
     // y = broadcast bias, then y += x w^T (beta = 1).
@@ -179,7 +182,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
     if (inF === 0) {
       if (!b) be.fill(y.buf, 0);
     } else {
-      be.matmul(x.buf, w.buf, y.buf, {
+      matmulAmp(be, half, x.buf, w.buf, y.buf, {
         batch: 1,
         M: R,
         N: outF,
@@ -198,7 +201,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (x.requiresGrad) {
       gx = empty(be, x.shape);
-      be.matmul(g.buf, w.buf, gx.buf, {
+      matmulAmp(be, half, g.buf, w.buf, gx.buf, {
         batch: 1,
         M: R,
         N: inF,
@@ -212,7 +215,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
     }
     if (w.requiresGrad) {
       gw = empty(be, w.shape);
-      be.matmul(g.buf, x.buf, gw.buf, {
+      matmulAmp(be, half, g.buf, x.buf, gw.buf, {
         batch: 1,
         M: outF,
         N: inF,
@@ -252,11 +255,12 @@ export function linearRows(
   }
   const R = x.numel / inF;
   const be = x.backend;
+  const half = autocastBackend(be); // f16 products under autocast, forward and backward
   const y = empty(be, [...x.shape.slice(0, -1), rows]);
   if (b) be.copyStrided(b.buf, { offset: row0, strides: [0, 1] }, y.buf, 0, [R, rows]);
   const mm = { batch: 1, strideA: 0, strideB: 0, strideC: 0 };
   if (R > 0 && inF > 0) {
-    be.matmul(x.buf, w.buf, y.buf, {
+    matmulAmp(be, half, x.buf, w.buf, y.buf, {
       ...mm,
       M: R,
       N: rows,
@@ -272,7 +276,7 @@ export function linearRows(
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (x.requiresGrad) {
       gx = empty(be, x.shape);
-      be.matmul(g.buf, w.buf, gx.buf, {
+      matmulAmp(be, half, g.buf, w.buf, gx.buf, {
         ...mm,
         M: R,
         N: inF,
@@ -287,7 +291,7 @@ export function linearRows(
       const total = w.numel, start = row0 * inF, len = rows * inF;
       if (start > 0) be.fill(gw.buf, 0, 0, start);
       if (start + len < total) be.fill(gw.buf, 0, start + len, total - start - len);
-      be.matmul(g.buf, x.buf, gw.buf, {
+      matmulAmp(be, half, g.buf, x.buf, gw.buf, {
         ...mm,
         M: rows,
         N: inF,

@@ -112,18 +112,27 @@ export async function listFiles(dir: string): Promise<string[]> {
 
 /**
  * Content hash of a file or a folder. A folder's hash covers every file's relative path, size and
- * content hash, so renaming, adding, removing or editing any file changes it.
+ * content hash, so renaming, adding, removing or editing any file changes it. `onStart`, called
+ * with a folder's file count, may return a progress reporter ticked once per file.
  */
-export async function hashPath(path: string, memo = new FileHashMemo()): Promise<string> {
+export async function hashPath(
+  path: string,
+  memo = new FileHashMemo(),
+  onStart?: (files: number) => { tick(): void; done(): void } | undefined,
+): Promise<string> {
   const abs = resolve(path);
   const st = await Deno.stat(abs);
   if (st.isFile) return "file:" + await memo.hash(abs, st);
   if (!st.isDirectory) throw new Error(`${path}: not a file or folder`);
   const h = createHash("sha256");
-  for (const rel of await listFiles(abs)) {
+  const files = await listFiles(abs);
+  const bar = onStart?.(files.length);
+  for (const rel of files) {
     const p = join(abs, rel);
     const fst = await Deno.stat(p);
     h.update(`${rel}\t${fst.size}\t${await memo.hash(p, fst)}\n`);
+    bar?.tick();
   }
+  bar?.done();
   return "dir:" + h.digest("hex");
 }

@@ -115,11 +115,14 @@ export async function openCaptioner(
   return { backend, model, vocab, transform, kernel: await AugmentKernel.load() };
 }
 
-/** Step function over one image's projected memory [1, S, H]; repeats it per prefix. */
-function stepOver(c: Captioner, memory: Tensor): StepFn {
+/**
+ * Step function over one image's projected memory [1, S, H], repeating it per prefix; `dispose`
+ * frees the repeated copies.
+ */
+function stepOver(c: Captioner, memory: Tensor): { step: StepFn; dispose(): void } {
   const head = c.model.textual!;
   const repeated = new Map<number, Tensor>();
-  const fn: StepFn = async (prefixes) => {
+  const step: StepFn = async (prefixes) => {
     const N = prefixes.length, t = prefixes[0].length;
     let mem = N === 1 ? memory : repeated.get(N);
     if (!mem) {
@@ -140,10 +143,12 @@ function stepOver(c: Captioner, memory: Tensor): StepFn {
       (_, i) => logSoftmaxGenerable(data.subarray(i * V, (i + 1) * V)),
     );
   };
-  (fn as StepFn & { dispose(): void }).dispose = () => {
-    for (const m of repeated.values()) m.dispose();
+  return {
+    step,
+    dispose: () => {
+      for (const m of repeated.values()) m.dispose();
+    },
   };
-  return fn;
 }
 
 /** Cross-attention rows [T][S] of the last decoder layer for [SOS] + tokens (teacher-forced). */
@@ -191,9 +196,13 @@ export async function captionImages(
   try {
     for (let b = 0; b < B; b++) {
       const mem1 = noGrad(() => ops.slice(memory, 0, b, b + 1)); // [1, hw, H]
-      const step = stepOver(c, mem1);
+      const stepper = stepOver(c, mem1);
       try {
-        const d = await decode(method, step, { ...opts, maxSteps, seed: (opts.seed ?? 0) + b });
+        const d = await decode(method, stepper.step, {
+          ...opts,
+          maxSteps,
+          seed: (opts.seed ?? 0) + b,
+        });
         const r: CaptionResult = {
           tokens: d.tokens,
           text: c.vocab.decode(d.tokens),
@@ -205,7 +214,7 @@ export async function captionImages(
         }
         out.push(r);
       } finally {
-        (step as StepFn & { dispose(): void }).dispose();
+        stepper.dispose();
         mem1.dispose();
       }
     }

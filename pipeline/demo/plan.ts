@@ -101,6 +101,7 @@ export async function runDemo(
   log: (m: string) => void,
 ): Promise<DemoResult> {
   let hits = 0, steps = 0;
+  const keys: Record<string, string> = {};
   const step = async <C>(
     stage: Parameters<typeof runStage<C>>[0],
     config: unknown,
@@ -109,6 +110,9 @@ export async function runDemo(
   ) => {
     const r = await runStage(stage, config, { cache, inputs, inputFiles });
     steps++;
+    // The "demo" ref keeps every artifact of the run through `cache gc`.
+    keys[`${stage.name}-${steps}`] = r.artifact.key;
+    cache.setRef("demo", keys);
     if (r.hit) hits++;
     return r;
   };

@@ -5,7 +5,7 @@
  * newest complete one (written last, atomically).
  */
 import { join } from "node:path";
-import type { LookAhead, SGD } from "../../engine/optim/index.ts";
+import type { LookAhead, LossScalerState, SGD } from "../../engine/optim/index.ts";
 import { decodeOptimizerState, encodeOptimizerState } from "../../engine/optim/index.ts";
 import { loadModule, saveModule, writeFileAtomic } from "../../engine/safetensors.ts";
 import type { CounterRng } from "../../engine/rng.ts";
@@ -17,6 +17,8 @@ export interface CheckpointState {
   model: { maskCounter: number };
   /** Metrics lines written up to this step (to truncate metrics.jsonl on resume). */
   metricsLines: number;
+  /** Dynamic loss scaler (AMP runs only). */
+  amp?: LossScalerState;
 }
 
 const enc = new TextEncoder();

@@ -1,5 +1,7 @@
 /** The pretrain stage's config schema: defaults are the paper's values. */
 import { z } from "zod";
+import { ampSupported } from "../../engine/amp.ts";
+import type { Backend } from "../../engine/backend.ts";
 import { TASKS } from "../model/tasks.ts";
 
 export const optimSchema = z.strictObject({
@@ -47,8 +49,26 @@ export const trainSchema = z.strictObject({
   oneCaptionPerImage: z.boolean().default(false),
   /** Augmentation workers (Deno Workers); 0 augments in the training thread. */
   workers: z.number().int().min(0).default(1),
+  /** Mixed precision: f16 matrix products + dynamic loss scaling (see engine/amp.ts). */
+  amp: z.enum(["off", "auto", "on"]).default("auto").describe(
+    "mixed precision (f16 matmul/linear with f32 accumulation and master weights, dynamic loss " +
+      "scaling from 2^15); auto = on where the backend has f16 (webgpu with shader-f16), off on " +
+      "wasm/ref; on = error where the backend has no f16",
+  ),
 });
 
 export type OptimConfig = z.infer<typeof optimSchema>;
 export type ModelSection = z.infer<typeof modelSchema>;
 export type TrainConfig = z.infer<typeof trainSchema>;
+
+/** Whether a run uses AMP on `be`: "auto" follows the backend; "on" without f16 is an error. */
+export function resolveAmp(mode: TrainConfig["amp"], be: Backend): boolean {
+  const ok = ampSupported(be);
+  if (mode === "on" && !ok) {
+    throw new Error(
+      `train.amp is "on" but the ${be.name} backend has no f16 support (needs webgpu with ` +
+        `shader-f16); set train.amp to "auto" or "off"`,
+    );
+  }
+  return mode !== "off" && ok;
+}

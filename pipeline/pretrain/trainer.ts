@@ -2,18 +2,28 @@
  * The pretraining loop: micro-batches with gradient accumulation, global-norm clipping, SGD +
  * LookAhead under a warmup-then-decay LR schedule, periodic validation loss, checkpoints with exact
  * resume, metrics as JSONL, a NaN/Inf guard that stops the run and keeps the last good checkpoint.
+ * With AMP (train.amp) the forward/backward runs under `autocast` and a dynamic loss scaler skips
+ * steps whose gradients overflow (its scale is part of the checkpoint).
  */
 import { join } from "node:path";
+import { autocast } from "../../engine/amp.ts";
 import type { Backend } from "../../engine/backend.ts";
 import * as ops from "../../engine/ops/index.ts";
-import { clipGradNorm, type LookAhead, lrFactor, type SGD } from "../../engine/optim/index.ts";
+import {
+  clipGradNorm,
+  type LookAhead,
+  LossScaler,
+  type LossScalerOptions,
+  lrFactor,
+  type SGD,
+} from "../../engine/optim/index.ts";
 import type { CounterRng } from "../../engine/rng.ts";
 import { noGrad, tidy } from "../../engine/scope.ts";
 import { tensor } from "../../engine/tensor.ts";
 import type { Progress } from "../stage.ts";
 import type { Batch, PretrainingModel } from "../model/tasks.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
-import type { OptimConfig, TrainConfig } from "./config.ts";
+import { type OptimConfig, resolveAmp, type TrainConfig } from "./config.ts";
 
 /** One batch as it comes from the data loader (host memory). */
 export interface HostBatch {
@@ -46,6 +56,8 @@ export interface TrainerOptions {
   log: (msg: string) => void;
   /** Stop after this many steps of this call (tests of kill-and-resume); default: all. */
   stopAfter?: number;
+  /** AMP loss-scaler settings (default: scale 2^15, doubled after 2000 finite steps). */
+  lossScaler?: LossScalerOptions;
 }
 
 export interface Metric {
@@ -56,6 +68,9 @@ export interface Metric {
   gradNorm?: number;
   imgPerSec?: number;
   valLoss?: number;
+  /** AMP runs: the loss scale used this step, and whether the step was skipped (overflow). */
+  lossScale?: number;
+  skipped?: boolean;
   time: number;
 }
 
@@ -70,6 +85,9 @@ export interface TrainResult {
 
 /** Raised when the loss stops being finite; names the last good checkpoint. */
 export class NonFiniteLossError extends Error {}
+
+/** AMP: gradients that overflow even at a loss scale below this stop the run. */
+const MIN_LOSS_SCALE = 2 ** -14;
 
 function toBatch(be: Backend, hb: HostBatch, S: number, T: number): Batch {
   return {
@@ -87,7 +105,7 @@ function microPosition(src: BatchSource, m: number): [number, number] {
 }
 
 /** Mean validation loss over the first `batches` batches of the val source (eval mode). */
-async function validationLoss(o: TrainerOptions): Promise<number> {
+async function validationLoss(o: TrainerOptions, amp: boolean): Promise<number> {
   const src = o.val!;
   const n = Math.min(o.train.valBatches, src.batchesPerEpoch);
   let total = 0;
@@ -96,7 +114,10 @@ async function validationLoss(o: TrainerOptions): Promise<number> {
     for (let i = 0; i < n; i++) {
       const hb = await src.get(0, i);
       const l = noGrad(() =>
-        tidy(() => o.model.loss(toBatch(o.backend, hb, src.imageSize, src.maxLength)).loss)
+        tidy(() =>
+          autocast(amp, () => o.model.loss(toBatch(o.backend, hb, src.imageSize, src.maxLength)))
+            .loss
+        )
       );
       total += await l.item();
       l.dispose();
@@ -119,12 +140,17 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   const metricsPath = join(o.workDir, "metrics.jsonl");
   await Deno.mkdir(ckptDir, { recursive: true });
 
+  const amp = resolveAmp(c.amp, o.backend);
+  const scaler = amp ? new LossScaler(o.lossScaler) : null;
+  if (amp) o.log(`AMP on: f16 matrix products on ${o.backend.name}, dynamic loss scaling`);
+
   let start = 0, metricsLines = 0;
   const latest = await latestCheckpoint(ckptDir);
   if (latest) {
     const st = await loadCheckpoint(latest, o.model, o.optimizer, o.rng);
     start = st.step;
     metricsLines = st.metricsLines;
+    if (scaler && st.amp) scaler.load(st.amp, `${join(latest, "state.json")} field amp`);
     // Drop metrics written after the checkpoint so the log matches an uninterrupted run.
     const lines = (await Deno.readTextFile(metricsPath).catch(() => "")).split("\n").filter(
       Boolean,
@@ -165,11 +191,16 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       for (let a = 0; a < c.accumulate; a++) {
         const [ep, s] = microPosition(src, step * c.accumulate + a);
         const hb = await src.get(ep, s);
-        const { loss, parts } = tidy(() => {
-          const r = o.model.loss(toBatch(o.backend, hb, src.imageSize, src.maxLength));
-          ops.scale(r.loss, 1 / c.accumulate).backward();
-          return r;
-        });
+        const { loss, parts } = tidy(() =>
+          autocast(amp, () => {
+            const r = o.model.loss(toBatch(o.backend, hb, src.imageSize, src.maxLength));
+            const l = scaler
+              ? scaler.scaleLoss(r.loss, 1 / c.accumulate)
+              : ops.scale(r.loss, 1 / c.accumulate);
+            l.backward();
+            return r;
+          })
+        );
         lossSum += await loss.item();
         for (const [k, v] of Object.entries(parts)) {
           partSums[k] = (partSums[k] ?? 0) + (await v.item()) / c.accumulate;
@@ -177,13 +208,34 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         }
         loss.dispose();
       }
-      const sumsq = clipGradNorm(params, o.optim.clipGradNorm);
-      o.optimizer.step();
-      o.optimizer.zeroGrad();
-      const gradNorm = Math.sqrt(await sumsq.item());
-      sumsq.dispose();
       lastLoss = lossSum / c.accumulate;
-      if (!Number.isFinite(lastLoss) || !Number.isFinite(gradNorm)) {
+      const lossScale = scaler?.scale;
+      // AMP: unscale, or skip the step (and back off the scale) when the gradients overflowed.
+      const finite = scaler && Number.isFinite(lastLoss)
+        ? (await scaler.unscale(params)).finite
+        : true;
+      let gradNorm = NaN;
+      if (finite) {
+        const sumsq = clipGradNorm(params, o.optim.clipGradNorm);
+        o.optimizer.step();
+        gradNorm = Math.sqrt(await sumsq.item());
+        sumsq.dispose();
+      }
+      o.optimizer.zeroGrad();
+      if (scaler && Number.isFinite(lastLoss)) {
+        scaler.update(finite);
+        if (!finite) {
+          o.log(`step ${step + 1}: gradients overflowed at loss scale ${lossScale}; step skipped`);
+          if (scaler.scale < MIN_LOSS_SCALE) {
+            throw new NonFiniteLossError(
+              `non-finite gradients at step ${step} even at loss scale ${lossScale}; stopped. ` +
+                `The last good checkpoint is ${lastCkpt}; set train.amp to "off", lower the ` +
+                `learning rate or check the data, then resume.`,
+            );
+          }
+        }
+      }
+      if (!Number.isFinite(lastLoss) || (finite && !Number.isFinite(gradNorm))) {
         throw new NonFiniteLossError(
           `non-finite ${
             Number.isFinite(lastLoss) ? "gradient norm" : "loss"
@@ -203,10 +255,12 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         lr,
         gradNorm,
         imgPerSec: c.batchSize / dt,
+        ...(scaler ? { lossScale, skipped: !finite } : {}),
         time: Date.now(),
       };
+      if (!finite) delete m.gradNorm;
       if (o.val && c.valEvery > 0 && (done % c.valEvery === 0 || done === c.steps)) {
-        lastVal = await validationLoss(o);
+        lastVal = await validationLoss(o, amp);
         m.valLoss = lastVal;
       }
       writeMetric(m);
@@ -220,6 +274,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         lastCkpt = await saveCheckpoint(ckptDir, o.model, o.optimizer, o.rng, {
           step: done,
           metricsLines,
+          ...(scaler ? { amp: scaler.state() } : {}),
         });
       }
     }

@@ -3,7 +3,9 @@
  * shards, input `shards`) and a tokenize artifact (captions + vocabulary, input `tokens`) with one
  * of the five pretraining tasks. Checkpoints every `train.checkpointEvery` steps (kept in the
  * artifact under checkpoints/), exact resume after a kill, metrics.jsonl + loss.svg, periodic
- * validation loss, greedy sample captions of a few validation images.
+ * validation loss, greedy sample captions of a few validation images. `train.amp` (off | auto |
+ * on, default auto) trains with f16 matrix products and dynamic loss scaling where the backend has
+ * f16 (webgpu with shader-f16); "on" on a backend without f16 is an error.
  *
  * Artifact: model.safetensors (everything), visual.safetensors (the backbone alone, torchvision
  * key names), checkpoints/step-N.safetensors, metrics.jsonl, loss.svg, samples.json, model.json.
@@ -21,7 +23,7 @@ import { readSplitList } from "../data/flickr.ts";
 import type { LabelSet } from "../data/types.ts";
 import { PretrainingModel } from "../model/tasks.ts";
 import { lineChartSvg } from "../plot/mod.ts";
-import { modelSchema, optimSchema, trainSchema } from "../pretrain/config.ts";
+import { modelSchema, optimSchema, resolveAmp, trainSchema } from "../pretrain/config.ts";
 import { loadCaptionStore, LoaderSource, selectImages } from "../pretrain/data.ts";
 import { buildOptimizer } from "../pretrain/optimizer.ts";
 import { train } from "../pretrain/trainer.ts";
@@ -107,8 +109,10 @@ export const pretrainStage: Stage<PretrainConfig> = {
     }
 
     const backend = await createBackend(cfg.device);
+    const amp = resolveAmp(t.amp, backend); // fails early on train.amp "on" without f16
     ctx.log(
-      `device ${backend.name}; ${trainIdx.length} training images, ${valIdx.length} validation; ` +
+      `device ${backend.name}${amp ? " (AMP)" : ""}; ${trainIdx.length} training images, ` +
+        `${valIdx.length} validation; ` +
         `${cfg.model.visual} + ${cfg.model.textual}, task ${cfg.model.task}`,
     );
     setInitSeed(t.seed);
@@ -225,6 +229,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
         trainImages: trainIdx.length,
         valImages: valIdx.length,
         device: backend.name,
+        amp,
         seconds: (performance.now() - t0) / 1000,
       };
     } finally {

@@ -2,7 +2,9 @@
  * Rough matmul throughput of the webgpu backend on whatever adapter is present:
  *   deno run -A engine/backends/webgpu/bench_matmul.ts [size ...]
  * Each size is timed as `reps` products recorded into one submit (after a warm-up), so the
- * figure excludes the per-submit round trip.
+ * figure excludes the per-submit round trip; both GEMM tiling families are measured in the same
+ * run ("cpu": 8×8 threads × 8×8 blocks, "gpu": 16×16 threads × 4×4 blocks). Also prints GFLOP
+ * per CPU-second of this process, which is steadier than wall time on a loaded software adapter.
  */
 import process from "node:process";
 import { createWebGpuBackend, probeWebGpu } from "../webgpu.ts";
@@ -14,9 +16,8 @@ if (!probe.available) {
   Deno.exit(0);
 }
 console.log(`adapter: ${probe.adapterName} (fallback ${probe.isFallback}, f16 ${probe.hasF16})`);
-const blocks = [[4, 4, 16], [8, 8, 16], [8, 8, 8], [4, 4, 8], [8, 4, 8], [16, 8, 4]];
-for (const [TM, TN, WX] of blocks) {
-  const be = await createWebGpuBackend({ gemmBlock: { TM, TN, WX, WY: WX } });
+for (const profile of ["cpu", "gpu"] as const) {
+  const be = await createWebGpuBackend({ gemmProfile: profile });
   for (const n of sizes) {
     const a = be.alloc(n * n), b = be.alloc(n * n), c = be.alloc(n * n);
     be.write(a, Float32Array.from({ length: n * n }, (_, i) => ((i * 7) % 13) / 13 - 0.5));
@@ -44,9 +45,7 @@ for (const [TM, TN, WX] of blocks) {
     const cpuMs = (cu.user + cu.system) / 1000 / reps;
     const gflops = (2 * n * n * n) / (ms * 1e6);
     console.log(
-      `wg ${WX}x${WX} block ${TM}x${TN} matmul ${n}^3: ${ms.toFixed(2)} ms  ${
-        gflops.toFixed(2)
-      } GFLOP/s wall, ${
+      `${profile}-tiling matmul ${n}^3: ${ms.toFixed(2)} ms  ${gflops.toFixed(2)} GFLOP/s wall, ${
         ((2 * n * n * n) / (cpuMs * 1e6)).toFixed(2)
       } GFLOP per CPU-second  (${reps} reps)`,
     );

@@ -41,6 +41,11 @@ export interface GemmTiling {
   WX?: number; // default 16
   WY?: number; // default 16
   split: boolean;
+  /**
+   * Barrier-free variant for CPU adapters: each thread reads its operands straight from
+   * global memory (the CPU caches do the tiling); no shared memory, no workgroup barriers.
+   */
+  direct?: boolean;
 }
 
 /** Uniform fields every GEMM kernel starts with. */
@@ -57,14 +62,14 @@ const BK = 16;
 /**
  * Tile sizes for a problem. GPUs: 16×16 threads with 4×4 blocks (64×64 tiles) when both dims
  * allow, 2×2 blocks (32×32) otherwise. CPU (software) adapters run a workgroup as a loop over
- * SIMD lanes, so fewer threads with bigger blocks (8×8 threads × 8×8) cut shared-memory traffic
- * and barrier cost per FMA.
+ * SIMD lanes and barriers are costly there: 8×8 threads × 8×8 blocks reading operands directly
+ * (no shared memory) measured about 2× the shared-memory kernel's throughput on llvmpipe.
  */
 export function chooseTiling(M: number, N: number, cpu = false): GemmTiling {
   if (cpu) {
     return M >= 48 && N >= 48
-      ? { TM: 8, TN: 8, WX: 8, WY: 8, split: false }
-      : { TM: 4, TN: 4, WX: 8, WY: 8, split: false };
+      ? { TM: 8, TN: 8, WX: 8, WY: 8, split: false, direct: true }
+      : { TM: 4, TN: 4, WX: 8, WY: 8, split: false, direct: true };
   }
   const big = M >= 64 && N >= 64;
   return { TM: big ? 4 : 2, TN: big ? 4 : 2, split: false };
@@ -81,13 +86,14 @@ const memo = new Map<string, KernelSpec>();
 export function gemmKernel(src: GemmSource, t: GemmTiling): KernelSpec {
   const key = `gemm:${src.name}:${t.WX ?? 16}x${t.WY ?? 16}:${t.TM}x${t.TN}:${
     t.split ? "split" : "batch"
-  }`;
+  }${t.direct ? ":direct" : ""}`;
   let spec = memo.get(key);
   if (!spec) memo.set(key, spec = buildGemm(key, src, t));
   return spec;
 }
 
 function buildGemm(key: string, src: GemmSource, t: GemmTiling): KernelSpec {
+  if (t.direct) return buildDirectGemm(key, src, t);
   const { TM, TN } = t;
   const WX = t.WX ?? 16, WY = t.WY ?? 16, T = WX * WY;
   const BM = WY * TM, BN = WX * TN;
@@ -169,6 +175,55 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   ${gms.join("\n  ")}
   ${gns.join("\n  ")}
+  ${stores.join("\n  ")}
+}`;
+  return {
+    key,
+    params: [...GEMM_COMMON_PARAMS, ...src.params],
+    bindings: src.bindings,
+    body,
+    enables: src.enables,
+  };
+}
+
+/** The barrier-free GEMM (see GemmTiling.direct): same loaders, stores and grid. */
+function buildDirectGemm(key: string, src: GemmSource, t: GemmTiling): KernelSpec {
+  const { TM, TN } = t;
+  const WX = t.WX ?? 16, WY = t.WY ?? 16;
+  const BM = WY * TM, BN = WX * TN;
+  const lines = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => f(i));
+  const acc: string[] = [], fmas: string[] = [], stores: string[] = [];
+  for (let i = 0; i < TM; i++) {
+    for (let j = 0; j < TN; j++) {
+      acc.push(`var c${i}_${j} = 0.0;`);
+      fmas.push(`c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`);
+      stores.push(`if (gm${i} < u.M && gn${j} < u.N) { storeC(z, gm${i}, gn${j}, c${i}_${j}); }`);
+    }
+  }
+  const kRange = t.split
+    ? `let kBeg = z * u.kChunk; let kEnd = min(u.K, kBeg + u.kChunk);`
+    : `let kBeg = 0u; let kEnd = u.K;`;
+  const body = `
+${src.helpers ?? ""}
+fn loadA(z: u32, m: u32, k: u32) -> f32 { ${src.loadA} }
+fn loadB(z: u32, k: u32, n: u32) -> f32 { ${src.loadB} }
+fn storeC(z: u32, m: u32, n: u32, v: f32) { ${src.storeC} }
+@compute @workgroup_size(${WX}, ${WY}, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+  let m0 = wid.y * ${BM}u + lid3.y;
+  let n0 = wid.x * ${BN}u + lid3.x;
+  let z = wid.z + u.zBase;
+  ${kRange}
+  ${lines(TM, (i) => `let gm${i} = m0 + ${WY * i}u;`).join("\n  ")}
+  ${lines(TN, (j) => `let gn${j} = n0 + ${WX * j}u;`).join("\n  ")}
+  ${lines(TM, (i) => `let mi${i} = min(gm${i}, u.M - 1u);`).join("\n  ")}
+  ${lines(TN, (j) => `let nj${j} = min(gn${j}, u.N - 1u);`).join("\n  ")}
+  ${acc.join("\n  ")}
+  for (var k = kBeg; k < kEnd; k = k + 1u) {
+    ${lines(TM, (i) => `let a${i} = loadA(z, mi${i}, k);`).join("\n    ")}
+    ${lines(TN, (j) => `let b${j} = loadB(z, k, nj${j});`).join("\n    ")}
+    ${fmas.join("\n    ")}
+  }
   ${stores.join("\n  ")}
 }`;
   return {

@@ -41,6 +41,14 @@ struct Tap {
     w1: f32,
 }
 
+/// A horizontal tap with offsets into an interleaved row and splatted weights.
+struct HTap {
+    w0: v128,
+    w1: v128,
+    o0: u32,
+    o1: u32,
+}
+
 /// Taps for `out` output coordinates of a box of `len` source pixels resized to `full`,
 /// starting at output offset `off` (a window of the resized box).
 fn taps(len: usize, full: usize, off: usize, out: usize) -> Vec<Tap> {
@@ -103,6 +111,15 @@ pub unsafe extern "C" fn aug_resample(
         tx.reverse();
     }
     let ty = taps(bh, full_h, off_y, out_h);
+    let hx: Vec<HTap> = tx
+        .iter()
+        .map(|t| HTap {
+            w0: f32x4_splat(t.w0),
+            w1: f32x4_splat(t.w1),
+            o0: (t.i0 * 3) as u32,
+            o1: (t.i1 * 3) as u32,
+        })
+        .collect();
     let row_len = bw * 3;
     // One vertically interpolated source row, interleaved RGB, already scaled by 1/255.
     // [bw*3 (+ pad)]
@@ -150,14 +167,11 @@ pub unsafe extern "C" fn aug_resample(
         let dr = dst.add(o);
         let dg = dst.add(plane + o);
         let db = dst.add(2 * plane + o);
-        for (x, t) in tx.iter().enumerate() {
+        for (x, t) in hx.iter().enumerate() {
             // One RGB(+next R) vector per tap; tmp is padded so the 4th lane is readable.
-            let a = v128_load(tp.add(t.i0 * 3) as *const v128);
-            let b = v128_load(tp.add(t.i1 * 3) as *const v128);
-            let v = f32x4_add(
-                f32x4_mul(a, f32x4_splat(t.w0)),
-                f32x4_mul(b, f32x4_splat(t.w1)),
-            );
+            let a = v128_load(tp.add(t.o0 as usize) as *const v128);
+            let b = v128_load(tp.add(t.o1 as usize) as *const v128);
+            let v = f32x4_add(f32x4_mul(a, t.w0), f32x4_mul(b, t.w1));
             *dr.add(x) = f32x4_extract_lane::<0>(v);
             *dg.add(x) = f32x4_extract_lane::<1>(v);
             *db.add(x) = f32x4_extract_lane::<2>(v);

@@ -4,7 +4,7 @@
 
 use crate::gemm::{gemm_core, gemm_st, thread_tile, Mat, NR, WS_FLOATS};
 use core::arch::wasm32::*;
-use crate::util::{f32p, split};
+use crate::util::{f32p, next_item, split};
 
 /// Convolution geometry, as passed from TS.
 #[derive(Clone, Copy)]
@@ -229,7 +229,7 @@ pub extern "C" fn conv_ws_floats(c: u32, o: u32, kh: u32, kw: u32, oh: u32, ow: 
     (WS_FLOATS + ckk * (oh * ow) as usize + (o as usize) * ckk) as u32
 }
 
-/// Forward, batch-parallel: thread `tid` convolves images split(N). y [N, O, OH, OW].
+/// Forward, batch-parallel: threads claim whole images. y [N, O, OH, OW].
 #[no_mangle]
 pub unsafe extern "C" fn conv2d_fwd_batch(
     tid: u32, nt: u32, x: u32, w: u32, bias: u32, y: u32, n: u32,
@@ -238,9 +238,13 @@ pub unsafe extern "C" fn conv2d_fwd_batch(
 ) {
     let g = Geom::new(c, h, wd, o, kh, kw, s, p, oh, ow);
     let wsp = f32p(ws + tid * ws_stride);
-    let (n0, n1) = split(n as usize, tid as usize, nt as usize);
     let (ohw, chw) = (g.ohw(), g.c * g.h * g.w);
-    for img in n0..n1 {
+    let _ = nt;
+    loop {
+        let img = next_item();
+        if img >= n as usize {
+            break;
+        }
         let xi = f32p(x).add(img * chw);
         let yi = f32p(y).add(img * g.o * ohw);
         conv_fwd_tile(xi, f32p(w), yi, &g, 0, g.o, 0, ohw, wsp);
@@ -301,11 +305,15 @@ pub unsafe extern "C" fn conv2d_bwd_data_batch(
     let g = Geom::new(c, h, wd, o, kh, kw, s, p, oh, ow);
     let wsp = f32p(ws + tid * ws_stride);
     let col = wsp.add(WS_FLOATS);
-    let (n0, n1) = split(n as usize, tid as usize, nt as usize);
     let (ckk, ohw, chw) = (g.ckk(), g.ohw(), g.c * g.h * g.w);
     // W^T: [CKK, O] view of W [O, CKK].
     let wt = Mat { ptr: f32p(w), rs: 1, cs: ckk as isize };
-    for img in n0..n1 {
+    let _ = nt;
+    loop {
+        let img = next_item();
+        if img >= n as usize {
+            break;
+        }
         let dyi = Mat { ptr: f32p(dy).add(img * g.o * ohw), rs: ohw as isize, cs: 1 };
         let dxi = f32p(dx).add(img * chw);
         if g.is_pointwise() {
@@ -333,13 +341,13 @@ pub unsafe extern "C" fn conv2d_bwd_filter_batch(
     let (ckk, ohw, chw) = (g.ckk(), g.ohw(), g.c * g.h * g.w);
     let col = wsp.add(WS_FLOATS);
     let part = col.add(ckk * ohw);
-    let (n0, n1) = split(n as usize, tid as usize, nt as usize);
-    if n0 == n1 {
-        for i in 0..g.o * ckk {
-            *part.add(i) = 0.0;
+    let _ = nt;
+    let mut first = true;
+    loop {
+        let img = next_item();
+        if img >= n as usize {
+            break;
         }
-    }
-    for img in n0..n1 {
         let xi = f32p(x).add(img * chw);
         let src = if g.is_pointwise() {
             xi as *const f32
@@ -349,8 +357,14 @@ pub unsafe extern "C" fn conv2d_bwd_filter_batch(
         };
         let dyi = Mat { ptr: f32p(dy).add(img * g.o * ohw), rs: ohw as isize, cs: 1 };
         let colt = Mat { ptr: src, rs: 1, cs: ohw as isize }; // [OHW, CKK] view
-        let beta = if img == n0 { 0.0 } else { 1.0 };
+        let beta = if first { 0.0 } else { 1.0 };
+        first = false;
         gemm_st(g.o, ckk, ohw, 1.0, &dyi, &colt, beta, part, ckk, wsp);
+    }
+    if first {
+        for i in 0..g.o * ckk {
+            *part.add(i) = 0.0;
+        }
     }
 }
 

@@ -278,7 +278,7 @@ fn thread_grid(m: usize, n: usize, nt: usize) -> (usize, usize) {
 }
 
 /// Threaded batched GEMM. Pointers are byte addresses; strides/offsets in elements.
-/// Thread `tid` of `nt` takes whole products when the batch splits evenly, else a tile of each.
+/// Threads claim whole products or output chunks dynamically (see `util::next_item`).
 #[no_mangle]
 pub unsafe extern "C" fn gemm(
     tid: u32,
@@ -316,24 +316,34 @@ pub unsafe extern "C" fn gemm(
         cs: bcs,
     };
     let cp = |bi: usize| (c as usize as *mut f32).add(bi * stride_c as usize);
-    if nt == 1 || batch % nt == 0 || batch >= 4 * nt {
-        let (b0, b1) = crate::util::split(batch, tid, nt);
-        for bi in b0..b1 {
-            gemm_st(m, n, k, alpha, &mat_a(bi), &mat_b(bi), beta, cp(bi), n, wsp);
+    // Work items: whole products when there are enough, else chunks of each product's output
+    // along its longer side; threads claim items from the shared counter.
+    let per = if nt == 1 || batch >= 2 * nt { 1 } else { (3 * nt + batch - 1) / batch };
+    let items = batch * per;
+    loop {
+        let item = crate::util::next_item();
+        if item >= items {
+            break;
         }
-        return;
-    }
-    let (m0, m1, n0, n1) = thread_tile(m, n, tid, nt);
-    if m0 >= m1 || n0 >= n1 {
-        return;
-    }
-    for bi in 0..batch {
+        let (bi, ci) = (item / per, item % per);
+        let (mut m0, mut m1, mut n0, mut n1) = (0, m, 0, n);
+        if per > 1 {
+            if n >= m {
+                (n0, n1) = crate::util::split_aligned(n, NR, ci, per);
+            } else {
+                (m0, m1) = crate::util::split_aligned(m, MR, ci, per);
+            }
+        }
+        if m0 >= m1 || n0 >= n1 {
+            continue;
+        }
         let ma = mat_a(bi);
         let mb = mat_b(bi);
         let sa = Mat { ptr: ma.at(m0, 0), rs: ma.rs, cs: ma.cs };
         let sb = Mat { ptr: mb.at(0, n0), rs: mb.rs, cs: mb.cs };
         gemm_st(m1 - m0, n1 - n0, k, alpha, &sa, &sb, beta, cp(bi).add(m0 * n + n0), n, wsp);
     }
+    let _ = tid;
 }
 
 /// Per-thread workspace bytes `gemm` needs.

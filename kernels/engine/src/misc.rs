@@ -1,6 +1,6 @@
 //! Embedding gather/scatter-add and the fused softmax cross-entropy.
 
-use crate::util::{f32p, i32p, split};
+use crate::util::{exp_shift_sum, f32p, i32p, row_max, scale_row, split};
 
 /// out[i, :] = table[ids[i], :]; rows split over threads.
 #[no_mangle]
@@ -47,21 +47,10 @@ pub unsafe extern "C" fn cross_entropy(
             }
             continue;
         }
-        let mut mx = f32::NEG_INFINITY;
-        for j in 0..cols {
-            mx = mx.max(*xr.add(j));
-        }
-        let mut s = 0f32;
-        for j in 0..cols {
-            let e = (*xr.add(j) - mx).exp();
-            *dr.add(j) = e;
-            s += e;
-        }
-        let inv = 1.0 / s;
+        let mx = row_max(xr, cols);
+        let s = exp_shift_sum(xr, dr, cols, mx);
         *f32p(loss).add(r) = s.ln() + mx - *xr.add(t as usize);
-        for j in 0..cols {
-            *dr.add(j) *= inv * scale;
-        }
+        scale_row(dr, cols, scale / s);
         *dr.add(t as usize) -= scale;
     }
 }

@@ -2,7 +2,7 @@
 //! planes are split over threads; parameter gradients that sum over rows go to per-thread
 //! partials that `reduce_partials` adds up.
 
-use crate::util::{f32p, i32p, split};
+use crate::util::{exp_shift_sum, f32p, i32p, row_max, scale_row, split};
 
 /// y = softmax(x) per row of [rows, cols].
 #[no_mangle]
@@ -12,20 +12,9 @@ pub unsafe extern "C" fn softmax(tid: u32, nt: u32, x: u32, y: u32, rows: u32, c
     for r in r0..r1 {
         let xr = f32p(x).add(r * cols);
         let yr = f32p(y).add(r * cols);
-        let mut mx = f32::NEG_INFINITY;
-        for j in 0..cols {
-            mx = mx.max(*xr.add(j));
-        }
-        let mut s = 0f32;
-        for j in 0..cols {
-            let e = (*xr.add(j) - mx).exp();
-            *yr.add(j) = e;
-            s += e;
-        }
-        let inv = 1.0 / s;
-        for j in 0..cols {
-            *yr.add(j) *= inv;
-        }
+        let mx = row_max(xr, cols);
+        let s = exp_shift_sum(xr, yr, cols, mx);
+        scale_row(yr, cols, 1.0 / s);
     }
 }
 

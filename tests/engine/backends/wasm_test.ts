@@ -76,6 +76,7 @@ async function check(
   call: (be: Backend, b: Record<string, Buf>) => void,
   tol = 1e-4,
 ): Promise<void> {
+  if (Deno.env.get("WASM_TEST_DEBUG")) console.log("check", what);
   const [got, want] = await run([await getWasm(), ref], inputs, outputs, call);
   for (const k of Object.keys(outputs)) {
     if (got[k] instanceof Int32Array) {

@@ -9,7 +9,11 @@ import { createBackend } from "../../../engine/device.ts";
 import { saveSafetensors } from "../../../engine/safetensors.ts";
 import { tensor } from "../../../engine/tensor.ts";
 import { setInitSeed } from "../../../engine/init.ts";
-import { type Captioner, captionImages, openCaptioner } from "../../../pipeline/caption/captioner.ts";
+import {
+  type Captioner,
+  captionImages,
+  openCaptioner,
+} from "../../../pipeline/caption/captioner.ts";
 import { applyEval } from "../../../pipeline/augment/transforms.ts";
 import type { RgbImage } from "../../../pipeline/data/types.ts";
 import { PretrainingModel } from "../../../pipeline/model/tasks.ts";
@@ -143,4 +147,5 @@ Deno.test("caption command: captions + attention PNG, and CIDEr-D over a COCO sp
   const caps = JSON.parse(await Deno.readTextFile(out));
   assertEquals(caps.map((c: { image_id: number }) => c.image_id), [1, 3]);
   assert(typeof caps[0].caption === "string");
+  await Deno.remove(root, { recursive: true });
 });

@@ -3,7 +3,8 @@
  * torchvision's ResNet loaded from our export with our own pooled features, via
  * tools/check_export.py.
  */
-import { assert, assertEquals, assertThrows } from "../cache/_assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../cache/_assert.ts";
+import { exportCommand } from "../../../cli/export_command.ts";
 import { join } from "node:path";
 import type { Backend } from "../../../engine/backend.ts";
 import { createBackend } from "../../../engine/device.ts";
@@ -75,6 +76,22 @@ Deno.test("prepareExport keeps every backbone tensor and rejects foreign weights
   assertEquals(d2.tensors.size, w.size - bnCount);
   assert(d2.tensors.has("res5.1.conv2.norm.weight"));
   assertThrows(() => prepareExport(be, { arch: "resnet34", tensors: w }, "torchvision"), Error);
+});
+
+Deno.test("export command writes torchvision and Detectron2 files from an artifact folder", async () => {
+  const w = await perturbedWeights("resnet18");
+  const dir = await Deno.makeTempDir({ prefix: "virtex-export-cli-" });
+  await Deno.writeFile(join(dir, "visual.safetensors"), encodeSafetensors(w, { arch: "resnet18" }));
+  await Deno.writeTextFile(join(dir, "model.json"), JSON.stringify({ visual: "resnet18" }));
+  const tv = join(dir, "tv.safetensors"), d2 = join(dir, "d2.safetensors");
+  assertEquals(await exportCommand(["--model", dir, "--out", tv]), 0);
+  assertEquals(await exportCommand(["--model", dir, "--out", d2, "--names", "detectron2"]), 0);
+  const a = await loadSafetensors(tv), b = await loadSafetensors(d2);
+  assertEquals(a.metadata.arch, "resnet18");
+  assertEquals(a.tensors.get("layer4.1.bn2.weight")!.data, w.get("layer4.1.bn2.weight")!.data);
+  assertEquals(b.tensors.get("res5.1.conv2.norm.weight")!.data, w.get("layer4.1.bn2.weight")!.data);
+  await assertRejects(() => exportCommand(["--model", dir, "--out", tv, "--names", "caffe"]));
+  await Deno.remove(dir, { recursive: true });
 });
 
 const python = "/usr/bin/python3";
