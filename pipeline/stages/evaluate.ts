@@ -159,7 +159,7 @@ export const evaluateStage: Stage<EvaluateConfig> = {
       {
         svm: { costs: cfg.costs, folds: cfg.folds },
         workers: cfg.workers || undefined,
-        onClass: (r, name) => bar.tick(1, { [name]: (r.ap * 100).toFixed(1) }),
+        onClass: (r, name) => bar.tick(1, { class: name, ap: (r.ap * 100).toFixed(1) }),
       },
     );
     bar.done();

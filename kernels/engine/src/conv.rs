@@ -328,8 +328,10 @@ pub unsafe extern "C" fn conv2d_bwd_data_batch(
     }
 }
 
-/// Filter gradient, batch-parallel: each thread sums dy[n] @ col[n]^T over its images into its
-/// own partial [O, CKK] in the workspace (after the col buffer); `reduce_partials` adds them up.
+/// Filter gradient, batch-parallel: each thread sums dy[n] @ col[n]^T over a fixed, contiguous
+/// range of images into its own partial [O, CKK] in the workspace (after the col buffer);
+/// `reduce_partials` adds them up in thread order. The ranges are static (not claimed), so the
+/// sum is bit-identical from run to run for a given thread count — exact resume relies on it.
 #[no_mangle]
 pub unsafe extern "C" fn conv2d_bwd_filter_batch(
     tid: u32, nt: u32, x: u32, dy: u32, n: u32,
@@ -341,13 +343,9 @@ pub unsafe extern "C" fn conv2d_bwd_filter_batch(
     let (ckk, ohw, chw) = (g.ckk(), g.ohw(), g.c * g.h * g.w);
     let col = wsp.add(WS_FLOATS);
     let part = col.add(ckk * ohw);
-    let _ = nt;
+    let (i0, i1) = split(n as usize, tid as usize, nt as usize);
     let mut first = true;
-    loop {
-        let img = next_item();
-        if img >= n as usize {
-            break;
-        }
+    for img in i0..i1 {
         let xi = f32p(x).add(img * chw);
         let src = if g.is_pointwise() {
             xi as *const f32

@@ -129,7 +129,9 @@ Deno.test({
     const dirA = join(cacheA, "artifacts", full.key), dirB = join(cacheB, "artifacts", resumed.key);
     const a = await Deno.readFile(join(dirA, "model.safetensors"));
     const b = await Deno.readFile(join(dirB, "model.safetensors"));
-    assert.deepStrictEqual(b, a, "resumed parameters differ from the uninterrupted run");
+    // (byte loop: deepStrictEqual on tens of MB of typed array is far too slow)
+    assert.strictEqual(b.length, a.length);
+    assert(a.every((v, i) => v === b[i]), "resumed parameters differ from the uninterrupted run");
     for (
       const f of [
         "visual.safetensors",
