@@ -1,6 +1,6 @@
 /** Tests of the BPE kernel (kernels/bpe.ts + kernels/bpe/src): training rules and encoding. */
+import { haveSpm, spmTrainPieces } from "../spm_reference.ts";
 import { strict as assert } from "node:assert";
-import { join } from "node:path";
 import { BpeKernel, type BpeTrainOptions } from "../../kernels/bpe.ts";
 
 const opts = (vocabSize: number, o: Partial<BpeTrainOptions> = {}): BpeTrainOptions => ({
@@ -94,46 +94,11 @@ Deno.test("bpe: encoder merges by piece rank, caches words, maps unknown charact
 });
 
 Deno.test("bpe: matches spm_train pieces exactly with SentencePiece's digit rule", {
-  ignore: !haveSpm(),
+  ignore: !haveSpm("bpe_test"),
 }, async () => {
   const lines = corpus(600, 11).map((l) => l.toLowerCase());
-  const dir = await Deno.makeTempDir({ prefix: "virtex-bpe-test-" });
-  try {
-    await Deno.writeTextFile(join(dir, "in.txt"), lines.join("\n") + "\n");
-    const out = await new Deno.Command("spm_train", {
-      args: [
-        `--input=${join(dir, "in.txt")}`,
-        `--model_prefix=${join(dir, "m")}`,
-        "--model_type=bpe",
-        "--vocab_size=160",
-        "--character_coverage=1.0",
-        "--normalization_rule_name=identity",
-        "--unk_id=0",
-        "--bos_id=-1",
-        "--eos_id=-1",
-        "--user_defined_symbols=[SOS],[EOS],[MASK]",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    assert.ok(out.success, "spm_train ran");
-    const ref = (await Deno.readTextFile(join(dir, "m.vocab"))).split("\n").filter((l) => l)
-      .slice(4).map((l) => l.split("\t")[0]);
-    const k = await BpeKernel.load();
-    const ours = k.train(lines, opts(160, { digitsApart: false })).map((p) => p.piece);
-    assert.deepEqual(ours, ref);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const ref = (await spmTrainPieces(lines, 160)).slice(4);
+  const k = await BpeKernel.load();
+  const ours = k.train(lines, opts(160, { digitsApart: false })).map((p) => p.piece);
+  assert.deepEqual(ours, ref);
 });
-
-function haveSpm(): boolean {
-  try {
-    new Deno.Command("spm_train", { args: ["--help"], stdout: "null", stderr: "null" })
-      .outputSync();
-    return true;
-  } catch {
-    console.log("bpe_test: spm_train not found (Debian package sentencepiece); skipping parity");
-    return false;
-  }
-}

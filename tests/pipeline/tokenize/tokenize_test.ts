@@ -1,4 +1,5 @@
 /** Tests of normalization, the vocabulary, the packed format and the tokenize stage. */
+import { haveSpm, spmTrainPieces } from "../../spm_reference.ts";
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { Cache } from "../../../pipeline/cache/store.ts";
@@ -256,47 +257,12 @@ Deno.test("tokenize: Flickr8k 10K vocabulary", { ignore: !haveFlickr }, async ()
   for (let i = 0; i < norm.length; i += 97) {
     assert.equal(tok.decode(enc.ids.subarray(enc.offsets[i], enc.offsets[i + 1])), norm[i]);
   }
-  if (!haveSpm()) return;
+  if (!haveSpm("tokenize_test")) return;
   // Parity with spm_train: ≥ 95% of pieces under our rules, all of them under SentencePiece's.
-  const dir = await Deno.makeTempDir({ prefix: "virtex-tok-spm-" });
-  try {
-    await Deno.writeTextFile(join(dir, "norm.txt"), norm.join("\n") + "\n");
-    const out = await new Deno.Command("spm_train", {
-      args: [
-        `--input=${join(dir, "norm.txt")}`,
-        `--model_prefix=${join(dir, "m")}`,
-        "--model_type=bpe",
-        "--vocab_size=10000",
-        "--character_coverage=1.0",
-        "--normalization_rule_name=identity",
-        "--unk_id=0",
-        "--bos_id=-1",
-        "--eos_id=-1",
-        "--user_defined_symbols=[SOS],[EOS],[MASK]",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    assert.ok(out.success, "spm_train ran");
-    const ref = (await Deno.readTextFile(join(dir, "m.vocab"))).split("\n").filter((l) => l)
-      .map((l) => l.split("\t")[0]);
-    const refSet = new Set(ref);
-    const shared = vocab.pieces.filter((p) => refSet.has(p.piece)).length;
-    assert.ok(shared / ref.length >= 0.95, `identical pieces ${shared}/${ref.length}`);
-    const exact = await trainVocab(norm, { digitsApart: false });
-    assert.deepEqual(exact.pieces.map((p) => p.piece), ref);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const ref = await spmTrainPieces(norm, 10000);
+  const refSet = new Set(ref);
+  const shared = vocab.pieces.filter((p) => refSet.has(p.piece)).length;
+  assert.ok(shared / ref.length >= 0.95, `identical pieces ${shared}/${ref.length}`);
+  const exact = await trainVocab(norm, { digitsApart: false });
+  assert.deepEqual(exact.pieces.map((p) => p.piece), ref);
 });
-
-function haveSpm(): boolean {
-  try {
-    new Deno.Command("spm_train", { args: ["--help"], stdout: "null", stderr: "null" })
-      .outputSync();
-    return true;
-  } catch {
-    console.log("tokenize_test: spm_train not found (Debian package sentencepiece); no parity");
-    return false;
-  }
-}
