@@ -66,18 +66,21 @@ export interface Pool2dParams {
   OW: number;
 }
 
-export type UnaryOp =
-  | "relu"
-  | "gelu" // erf form: x * 0.5 * (1 + erf(x / sqrt(2)))
-  | "exp"
-  | "log"
-  | "neg"
-  | "sqrt"
-  | "rsqrt"
-  | "tanh"
-  | "sigmoid"
-  | "abs"
-  | "square";
+/** Every unary op the kernels implement (gelu is the erf form: x * 0.5 * (1 + erf(x / sqrt(2)))). */
+export const UNARY_OPS = [
+  "relu",
+  "gelu",
+  "exp",
+  "log",
+  "neg",
+  "sqrt",
+  "rsqrt",
+  "tanh",
+  "sigmoid",
+  "abs",
+  "square",
+] as const;
+export type UnaryOp = typeof UNARY_OPS[number];
 
 export type BinaryOp = "add" | "sub" | "mul" | "div" | "max" | "min";
 

@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
+import { hash32 } from "../../engine/backend.ts";
 import { createBackend } from "../../engine/device.ts";
 import { setInitSeed } from "../../engine/init.ts";
 import { CounterRng } from "../../engine/rng.ts";
@@ -116,7 +117,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
         `${cfg.model.visual} + ${cfg.model.textual}, task ${cfg.model.task}`,
     );
     setInitSeed(t.seed);
-    const rng = new CounterRng(hash(t.seed));
+    const rng = new CounterRng(hash32((t.seed ^ 0x9e3779b9) >>> 0));
     const model = await PretrainingModel.create(backend, {
       ...cfg.model,
       vocabSize: captions.vocab.size,
@@ -238,10 +239,6 @@ export const pretrainStage: Stage<PretrainConfig> = {
     }
   },
 };
-
-function hash(seed: number): number {
-  return (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0) ^ 0x27d4eb2f;
-}
 
 /** Greedy captions (forward decoder) of the first images of batch 0 of a source. */
 async function sampleCaptions(

@@ -5,7 +5,13 @@
  * leak check, PyTorch parity) run on this backend.
  */
 import nodeAssert from "node:assert";
-import type { Backend, Buf, Conv2dParams, UnaryOp } from "../../../engine/backend.ts";
+import {
+  type Backend,
+  type Buf,
+  type Conv2dParams,
+  UNARY_OPS,
+  type UnaryOp,
+} from "../../../engine/backend.ts";
 import { RefBackend } from "../../../engine/backends/ref.ts";
 import { createWasmBackend } from "../../../engine/backends/wasm.ts";
 import { runLeakSuite } from "../leak_suite.ts";
@@ -202,19 +208,7 @@ Deno.test(
   async () => {
     const n = 70_001; // large enough to run threaded, odd to exercise tails
     const x = randn(n, 1), y0 = randn(n, 2), pos = randn(n, 3).map((v) => Math.abs(v) + 0.1);
-    const ops: UnaryOp[] = [
-      "relu",
-      "gelu",
-      "exp",
-      "log",
-      "neg",
-      "sqrt",
-      "rsqrt",
-      "tanh",
-      "sigmoid",
-      "abs",
-      "square",
-    ];
+    const ops = UNARY_OPS;
     for (const op of ops) {
       const src = op === "log" || op === "sqrt" || op === "rsqrt" ? pos : x;
       await check(`unary ${op}`, { x: src }, { y: { n } }, (be, b) => be.unary(op, b.x, b.y, n));

@@ -3,7 +3,7 @@
  * llvmpipe in CI). Skipped with a message when navigator.gpu has no adapter.
  */
 import nodeAssert from "node:assert";
-import { type Backend, type Buf, counterUniform, type UnaryOp } from "../../../engine/backend.ts";
+import { type Backend, type Buf, counterUniform, UNARY_OPS } from "../../../engine/backend.ts";
 import { RefBackend } from "../../../engine/backends/ref.ts";
 import {
   createWebGpuBackend,
@@ -278,19 +278,7 @@ Deno.test({
     }),
 });
 
-const UNARY: UnaryOp[] = [
-  "relu",
-  "gelu",
-  "exp",
-  "log",
-  "neg",
-  "sqrt",
-  "rsqrt",
-  "tanh",
-  "sigmoid",
-  "abs",
-  "square",
-];
+const UNARY = UNARY_OPS;
 
 Deno.test({
   name: "webgpu: unary and unaryBackward for every op",
