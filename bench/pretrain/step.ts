@@ -53,6 +53,18 @@ export const CASES: Record<string, BenchCase> = {
     // wasm32 heap's 4 GiB, and the activations of 8 images at 224 px do not fit beside them.
     accumulate: 2,
   },
+  // The demo's model (pipeline/demo/plan.ts FULL_DEMO): small vocabulary and head, so the
+  // ResNet dominates.
+  demo: {
+    key: "demo",
+    visual: "resnet18",
+    textual: "transdec_postnorm::L1_H128_A2_F512",
+    size: 64,
+    batch: 32,
+    vocab: 400,
+    maxLength: 30,
+    accumulate: 1,
+  },
 };
 
 /**

@@ -25,6 +25,11 @@ export interface WasmBackendOptions {
   initialMemoryBytes?: number;
   /** Path or URL of engine.wasm; default kernels/build/engine.wasm in this checkout. */
   wasmPath?: string | URL;
+  /**
+   * Convolutions with at most this many output positions per image use the batch-column path
+   * (default 32; 0 turns it off, e.g. to compare paths in a benchmark).
+   */
+  columnBatchMaxOhw?: number;
 }
 
 const UNARY_CODES: Record<UnaryOp, number> = {
@@ -44,6 +49,14 @@ const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3,
 const BACKWARD_OPS = new Set<UnaryOp>(["relu", "gelu", "tanh", "sigmoid"]);
 /** Below this much work (elements or flops/64) a kernel runs on the main thread only. */
 const PARALLEL_MIN = 1 << 15;
+/**
+ * Default for WasmBackendOptions.columnBatchMaxOhw: convolutions whose output plane has at most
+ * this many positions use the batch-column path (one [CKK, N*OH*OW] column matrix and one GEMM
+ * per pass instead of one per image)...
+ */
+const COLUMN_BATCH_MAX_OHW = 32;
+/** ... as long as its column matrix and transposed output fit in this many bytes. */
+const COLUMN_BATCH_MAX_BYTES = 256 << 20;
 const META_BYTES = 1024;
 
 class WasmBuf implements Buf {
@@ -68,7 +81,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     );
   }
   const pool = await WasmPool.create(bytes, threads, opts.initialMemoryBytes ?? 128 << 20);
-  return new WasmBackend(pool);
+  return new WasmBackend(pool, opts.columnBatchMaxOhw ?? COLUMN_BATCH_MAX_OHW);
 }
 
 class WasmBackend implements Backend {
@@ -88,7 +101,7 @@ class WasmBackend implements Backend {
   private readonly gemmWs: number;
   private destroyed = false;
 
-  constructor(private readonly pool: WasmPool) {
+  constructor(private readonly pool: WasmPool, private readonly columnBatchMaxOhw: number) {
     this.heap = new HeapAllocator(pool.memory, pool.heapStart);
     const buf = pool.memory.buffer;
     this.f32View = new Float32Array(buf);
@@ -221,7 +234,17 @@ class WasmBackend implements Backend {
   ) {
     const g = geom(p);
     const nt = this.convThreads(p);
-    this.ensureScratch(this.gemmWs, extra);
+    const colBytes = this.columnBatchBytes(p);
+    const shared = this.ensureScratch(this.gemmWs, align64(extra) + colBytes);
+    if (colBytes) {
+      // col [CKK, N*OHW]; yt = W @ col [O, N, OHW]; y [N, O, OHW] = swap(yt) + bias.
+      const ohw = p.OH * p.OW, ckk = p.C * p.KH * p.KW, cols = p.N * ohw;
+      const col = shared + align64(extra), yt = col + 4 * ckk * cols;
+      this.pool.run("im2col_batch", [x, col, p.N, ...geomNoO(p)], this.parRows(ckk, cols));
+      this.gemmRaw(p.O, cols, ckk, w, col, yt, false, false, 0, nt);
+      this.pool.run("swap_outer", [yt, y, p.O, p.N, ohw, bias], this.parRows(p.O * p.N, ohw));
+      return;
+    }
     if (this.batchParallel(p.N, nt)) {
       this.pool.run("conv2d_fwd_batch", [
         x,
@@ -256,8 +279,6 @@ class WasmBackend implements Backend {
     if (p.stride === 1 && p.KH === p.KW && p.pad <= p.KH - 1 && !isPointwise(p)) {
       // Stride 1: dx = conv(dy, flipped w^T, pad K-1-pad), a forward conv without col2im.
       const wBytes = 4 * p.O * p.C * p.KH * p.KW;
-      const w2 = this.ensureScratch(this.gemmWs, wBytes);
-      this.pool.run("flip_weights", [Wt.ptr, w2, p.O, p.C, p.KH, p.KW], 1);
       const q: Conv2dParams = {
         ...p,
         C: p.O,
@@ -268,10 +289,31 @@ class WasmBackend implements Backend {
         OH: p.H,
         OW: p.W,
       };
+      // Reserve what the forward pass needs as well, so it does not move the flipped weights.
+      const w2 = this.ensureScratch(this.gemmWs, align64(wBytes) + this.columnBatchBytes(q));
+      this.pool.run("flip_weights", [Wt.ptr, w2, p.O, p.C, p.KH, p.KW], 1);
       this.convForward(DY.ptr, w2, 0, DX.ptr, q, wBytes);
       return;
     }
     const nt = this.convThreads(p);
+    const colBytes = this.columnBatchBytes(p);
+    if (colBytes) {
+      // dyt = swap(dy) [O, N*OHW]; dcol = W^T @ dyt [CKK, N*OHW]; dx = col2im(dcol).
+      const ohw = p.OH * p.OW, ckk = p.C * p.KH * p.KW, cols = p.N * ohw;
+      const dcol = this.ensureScratch(this.gemmWs, colBytes), dyt = dcol + 4 * ckk * cols;
+      this.pool.run("swap_outer", [DY.ptr, dyt, p.N, p.O, ohw, 0], this.parRows(p.O * p.N, ohw));
+      this.gemmRaw(ckk, cols, p.O, Wt.ptr, dyt, dcol, true, false, 0, nt);
+      if (isPointwise(p)) {
+        this.pool.run("swap_outer", [dcol, DX.ptr, p.C, p.N, ohw, 0], this.parRows(p.C * p.N, ohw));
+      } else {
+        this.pool.run(
+          "col2im_batch",
+          [dcol, DX.ptr, p.N, ...geomNoO(p)],
+          this.parRows(p.N * p.C, p.H * p.W),
+        );
+      }
+      return;
+    }
     if (this.batchParallel(p.N, nt)) {
       const stride = this.convWs(p);
       this.ensureScratch(stride, 0);
@@ -319,6 +361,16 @@ class WasmBackend implements Backend {
     this.convSpans(X, DW, DY, p, "conv2dBackwardFilter");
     const nt = this.convThreads(p);
     const ckk = p.C * p.KH * p.KW, ohw = p.OH * p.OW;
+    const colBytes = this.columnBatchBytes(p);
+    if (colBytes) {
+      // dyt = swap(dy) [O, N*OHW]; col [CKK, N*OHW]; dW (+)= dyt @ col^T.
+      const cols = p.N * ohw;
+      const col = this.ensureScratch(this.gemmWs, colBytes), dyt = col + 4 * ckk * cols;
+      this.pool.run("swap_outer", [DY.ptr, dyt, p.N, p.O, ohw, 0], this.parRows(p.O * p.N, ohw));
+      this.pool.run("im2col_batch", [X.ptr, col, p.N, ...geomNoO(p)], this.parRows(ckk, cols));
+      this.gemmRaw(p.O, ckk, cols, dyt, col, DW.ptr, false, true, accumulate ? 1 : 0, nt);
+      return;
+    }
     if (this.batchParallel(p.N, nt)) {
       const stride = this.convWs(p);
       this.ensureScratch(stride, 0);
@@ -772,6 +824,33 @@ class WasmBackend implements Backend {
     return this.par((p.N * p.O * p.OH * p.OW * p.C * p.KH * p.KW) / 32);
   }
 
+  /**
+   * Scratch bytes of the batch-column path (column matrix + transposed output) when `p` takes
+   * it, else 0.
+   */
+  private columnBatchBytes(p: Conv2dParams): number {
+    const ohw = p.OH * p.OW, ckk = p.C * p.KH * p.KW;
+    const bytes = align64(4 * ckk * p.N * ohw) + 4 * Math.max(p.O, p.C) * p.N * ohw;
+    return ohw <= this.columnBatchMaxOhw && bytes <= COLUMN_BATCH_MAX_BYTES ? bytes : 0;
+  }
+
+  /** One (unbatched) GEMM on raw addresses: c = op(a) @ op(b) + beta * c, on `nt` threads. */
+  private gemmRaw(
+    M: number,
+    N: number,
+    K: number,
+    a: number,
+    b: number,
+    c: number,
+    transA: boolean,
+    transB: boolean,
+    beta: number,
+    nt: number,
+  ): void {
+    const args = [1, M, N, K, a, b, c, transA ? 1 : 0, transB ? 1 : 0, 0, 0, 0, 1, beta];
+    this.pool.run("gemm", [...args, this.scratch, this.gemmWs], nt);
+  }
+
   private batchParallel(n: number, nt: number): boolean {
     // Images are claimed dynamically, so two per thread keep the threads busy.
     return nt === 1 || n >= 2 * nt;
@@ -836,6 +915,10 @@ class WasmBackend implements Backend {
     this.refresh();
     return this.f64View;
   }
+}
+
+function align64(bytes: number): number {
+  return Math.ceil(bytes / 64) * 64;
 }
 
 function geom(p: Conv2dParams): number[] {

@@ -58,16 +58,17 @@ impl Geom {
     }
 }
 
-/// col[r, (oy, ox)] for rows r in [r0, r1) of one image x [C, H, W]; col is [CKK, OH*OW].
-unsafe fn im2col_rows(x: *const f32, col: *mut f32, g: &Geom, r0: usize, r1: usize) {
-    let ohw = g.ohw();
+/// col[r, (oy, ox)] for rows r in [r0, r1) of one image x [C, H, W]; row r of col starts at
+/// `col + r * row_stride` (OH*OW for one image's column matrix; N*OH*OW when the columns of a
+/// whole batch sit side by side and `col` points at this image's first column).
+unsafe fn im2col_rows(x: *const f32, col: *mut f32, g: &Geom, r0: usize, r1: usize, row_stride: usize) {
     for r in r0..r1 {
         let c = r / (g.kh * g.kw);
         let ky = (r / g.kw) % g.kh;
         let kx = r % g.kw;
         let (lo, hi) = g.ow_range(kx);
         let xc = x.add(c * g.h * g.w);
-        let dst = col.add(r * ohw);
+        let dst = col.add(r * row_stride);
         for oy in 0..g.oh {
             let d = dst.add(oy * g.ow);
             let iy = (oy * g.stride + ky) as isize - g.pad as isize;
@@ -97,16 +98,15 @@ unsafe fn im2col_rows(x: *const f32, col: *mut f32, g: &Geom, r0: usize, r1: usi
 }
 
 /// dx[c] += scatter of col rows belonging to channels [c0, c1); dx is one image [C, H, W],
-/// already zeroed by the caller.
-unsafe fn col2im_channels(col: *const f32, dx: *mut f32, g: &Geom, c0: usize, c1: usize) {
-    let ohw = g.ohw();
+/// already zeroed by the caller; row r of col starts at `col + r * row_stride`.
+unsafe fn col2im_channels(col: *const f32, dx: *mut f32, g: &Geom, c0: usize, c1: usize, row_stride: usize) {
     for c in c0..c1 {
         let dxc = dx.add(c * g.h * g.w);
         for ky in 0..g.kh {
             for kx in 0..g.kw {
                 let r = (c * g.kh + ky) * g.kw + kx;
                 let (lo, hi) = g.ow_range(kx);
-                let src = col.add(r * ohw);
+                let src = col.add(r * row_stride);
                 for oy in 0..g.oh {
                     let iy = (oy * g.stride + ky) as isize - g.pad as isize;
                     if iy < 0 || iy >= g.h as isize {
@@ -262,7 +262,7 @@ pub unsafe extern "C" fn im2col(
 ) {
     let g = Geom::new(c, h, wd, 0, kh, kw, s, p, oh, ow);
     let (r0, r1) = split(g.ckk(), tid as usize, nt as usize);
-    im2col_rows(f32p(x), f32p(col), &g, r0, r1);
+    im2col_rows(f32p(x), f32p(col), &g, r0, r1, g.ohw());
 }
 
 /// col2im of one image into dx (overwritten), channels split over threads.
@@ -278,7 +278,7 @@ pub unsafe extern "C" fn col2im(
     for i in c0 * hw..c1 * hw {
         *d.add(i) = 0.0;
     }
-    col2im_channels(f32p(col), d, &g, c0, c1);
+    col2im_channels(f32p(col), d, &g, c0, c1, g.ohw());
 }
 
 /// y[n, o, :] += bias[o]; (n, o) planes split over threads.
@@ -323,7 +323,7 @@ pub unsafe extern "C" fn conv2d_bwd_data_batch(
             for i in 0..chw {
                 *dxi.add(i) = 0.0;
             }
-            col2im_channels(col, dxi, &g, 0, g.c);
+            col2im_channels(col, dxi, &g, 0, g.c, ohw);
         }
     }
 }
@@ -350,7 +350,7 @@ pub unsafe extern "C" fn conv2d_bwd_filter_batch(
         let src = if g.is_pointwise() {
             xi as *const f32
         } else {
-            im2col_rows(xi, col, &g, 0, ckk);
+            im2col_rows(xi, col, &g, 0, ckk, ohw);
             col as *const f32
         };
         let dyi = Mat { ptr: f32p(dy).add(img * g.o * ohw), rs: ohw as isize, cs: 1 };
@@ -396,6 +396,67 @@ pub unsafe extern "C" fn flip_weights(tid: u32, nt: u32, w: u32, w2: u32, o: u32
         let dst = f32p(w2).add((ic * o + oc) * kh * kw);
         for t in 0..kh * kw {
             *dst.add(kh * kw - 1 - t) = *src.add(t);
+        }
+    }
+}
+
+// ---- Batch-column convolution: for small output planes (deep layers at low resolution) the
+// columns of all images sit side by side in one [CKK, N*OH*OW] matrix, so each pass is a single
+// large GEMM instead of N tiny ones that each repack the whole filter.
+
+/// col [CKK, N*OHW] of the batch x [N, C, H, W]; rows split over threads.
+#[no_mangle]
+pub unsafe extern "C" fn im2col_batch(
+    tid: u32, nt: u32, x: u32, col: u32, n: u32,
+    c: u32, h: u32, wd: u32, kh: u32, kw: u32, s: u32, p: u32, oh: u32, ow: u32,
+) {
+    let g = Geom::new(c, h, wd, 0, kh, kw, s, p, oh, ow);
+    let (ohw, chw, n) = (g.ohw(), g.c * g.h * g.w, n as usize);
+    let (r0, r1) = split(g.ckk(), tid as usize, nt as usize);
+    for img in 0..n {
+        im2col_rows(f32p(x).add(img * chw), f32p(col).add(img * ohw), &g, r0, r1, n * ohw);
+    }
+}
+
+/// dx [N, C, H, W] (overwritten) = col2im of col [CKK, N*OHW]; (image, channel) planes split
+/// over threads.
+#[no_mangle]
+pub unsafe extern "C" fn col2im_batch(
+    tid: u32, nt: u32, col: u32, dx: u32, n: u32,
+    c: u32, h: u32, wd: u32, kh: u32, kw: u32, s: u32, p: u32, oh: u32, ow: u32,
+) {
+    let g = Geom::new(c, h, wd, 0, kh, kw, s, p, oh, ow);
+    let (ohw, hw, n) = (g.ohw(), g.h * g.w, n as usize);
+    let (p0, p1) = split(n * g.c, tid as usize, nt as usize);
+    for pl in p0..p1 {
+        let (img, ch) = (pl / g.c, pl % g.c);
+        let d = f32p(dx).add(img * g.c * hw);
+        for i in ch * hw..(ch + 1) * hw {
+            *d.add(i) = 0.0;
+        }
+        col2im_channels(f32p(col).add(img * ohw), d, &g, ch, ch + 1, n * ohw);
+    }
+}
+
+/// dst [B, A, L] = src [A, B, L] with the two outer axes swapped, plus bias[a] when `bias` is
+/// not 0; destination rows (b, a) split over threads.
+#[no_mangle]
+pub unsafe extern "C" fn swap_outer(
+    tid: u32, nt: u32, src: u32, dst: u32, a: u32, b: u32, l: u32, bias: u32,
+) {
+    let (a, b, l) = (a as usize, b as usize, l as usize);
+    let (r0, r1) = split(a * b, tid as usize, nt as usize);
+    for r in r0..r1 {
+        let (bi, ai) = (r / a, r % a);
+        let s = f32p(src).add((ai * b + bi) * l);
+        let d = f32p(dst).add(r * l);
+        if bias != 0 {
+            let bv = *f32p(bias).add(ai);
+            for i in 0..l {
+                *d.add(i) = *s.add(i) + bv;
+            }
+        } else {
+            core::ptr::copy_nonoverlapping(s, d, l);
         }
     }
 }

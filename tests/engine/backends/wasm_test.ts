@@ -169,9 +169,15 @@ function convParams(
 }
 
 Deno.test({ name: "wasm: conv2d forward/backward vs ref", ...opts }, async () => {
+  // Output planes of at most 32 positions take the batch-column path, larger ones the per-image
+  // paths; both are covered.
   const shapes = [
+    convParams(2, 3, 5, 5, 5, 3, 1, 1), // column path (25 positions)
     convParams(2, 3, 9, 7, 5, 3, 1, 1),
     convParams(1, 4, 11, 11, 6, 3, 2, 1),
+    convParams(6, 16, 4, 4, 24, 3, 1, 1), // column path, several images (deep-layer shape)
+    convParams(5, 12, 3, 3, 10, 1, 1, 0), // column path, pointwise
+    convParams(4, 8, 7, 7, 8, 3, 2, 1), // column path, strided (data gradient by col2im)
     convParams(3, 8, 20, 20, 16, 3, 1, 1), // 3 images on 2 threads: per-image threaded path
     convParams(4, 16, 10, 10, 8, 1, 1, 0), // pointwise
     convParams(3, 16, 10, 10, 24, 1, 1, 0), // pointwise, per-image path
