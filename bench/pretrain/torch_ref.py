@@ -89,8 +89,9 @@ class TransformerTextualHead(nn.Module):
         # grid [B, C, h, w] -> memory [B, hw, H]; tokens [B, T] -> logits [B, T, V]
         memory = self.visual_projection(grid.flatten(2).transpose(1, 2))
         T = tokens.shape[1]
-        causal = torch.triu(torch.full((T, T), float("-inf")), diagonal=1)
-        pad = torch.arange(T)[None, :] >= lengths[:, None]
+        dev = tokens.device  # masks on the model's device (bench/gpu runs this on CUDA)
+        causal = torch.triu(torch.full((T, T), float("-inf"), device=dev), diagonal=1)
+        pad = torch.arange(T, device=dev)[None, :] >= lengths[:, None]
         x = self.embedding(tokens)
         x = self.transformer(x, memory, tgt_mask=causal, tgt_key_padding_mask=pad)
         return F.linear(x, self.embedding.words.weight, self.output_bias)

@@ -106,8 +106,10 @@ export function klDivergence(
   const flat = { offset: 0, strides: [1] }, one = { offset: 0, strides: [0] };
   const p = empty(be, logits.shape);
   be.softmax(logits.buf, p.buf, rows, cols);
+  // The floor is a normal f32: GPUs that flush denormals to zero (NVIDIA) would turn a denormal
+  // floor into 0, and then 0 · log 0 = NaN for every zero target.
   const tiny = empty(be, [1]);
-  be.fill(tiny.buf, 1e-38);
+  be.fill(tiny.buf, 1e-30);
   // Element terms: t * (log max(t, tiny) - log max(p, tiny)).
   const a = empty(be, [n]), b = empty(be, [n]);
   be.binary("max", target.buf, flat, tiny.buf, one, a.buf, [n]);

@@ -231,6 +231,7 @@ export class GpuContext {
       this.submits++;
       this.encoder = null;
     }
+    this.pool.afterSubmit();
     this.arenaUsed = 0;
     this.upUsed = 0;
   }

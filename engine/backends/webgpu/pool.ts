@@ -3,6 +3,9 @@
  * and are handed out again by later allocations of the same bucket; the pool destroys buffers
  * only when it grows past its byte cap or is trimmed. Reuse inside one command encoder is safe:
  * WebGPU orders dispatches and copies of a queue, so a later writer never overtakes a reader.
+ * Destruction is deferred to `afterSubmit()`: a buffer freed while commands that use it are still
+ * being recorded must live until those commands are submitted (destroying it earlier fails the
+ * submit with "buffer has been destroyed").
  */
 
 /** Usage flags every pooled buffer has. */
@@ -24,6 +27,8 @@ export function bucketBytes(bytes: number): number {
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   private pooled = 0;
+  /** Buffers over the cap, destroyed once the commands recorded so far are submitted. */
+  private doomed: GPUBuffer[] = [];
   /** Buffers created (misses) and reused (hits), for diagnostics. */
   created = 0;
   reused = 0;
@@ -48,7 +53,7 @@ export class BufferPool {
   release(buf: GPUBuffer): void {
     const size = buf.size;
     if (this.pooled + size > this.maxPooledBytes) {
-      buf.destroy();
+      this.doomed.push(buf);
       return;
     }
     let list = this.free.get(size);
@@ -62,8 +67,15 @@ export class BufferPool {
     return this.pooled;
   }
 
-  /** Destroys every pooled buffer. */
+  /** Destroys the buffers released over the cap; call right after a queue submit. */
+  afterSubmit(): void {
+    for (const b of this.doomed) b.destroy();
+    this.doomed = [];
+  }
+
+  /** Destroys every pooled buffer (and those waiting for a submit: call after the last one). */
   trim(): void {
+    this.afterSubmit();
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
     this.pooled = 0;

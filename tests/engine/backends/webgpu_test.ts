@@ -675,6 +675,31 @@ Deno.test({
 });
 
 Deno.test({
+  name: "webgpu: a buffer freed over the pool cap outlives the commands recorded with it",
+  ...opts,
+  async fn() {
+    // Cap 0: every free goes over the cap. The buffer is still used by unsubmitted commands, so
+    // destroying it at once would fail the submit ("buffer has been destroyed").
+    const be = await createWebGpuBackend({ maxPooledBytes: 0 });
+    try {
+      const x = be.alloc(1000), y = be.alloc(1000);
+      be.fill(x, -2);
+      be.unary("relu", x, y, 1000);
+      be.free(x);
+      const z = be.alloc(1000);
+      be.fill(z, 3);
+      be.free(y); // y was written above, nothing submitted yet
+      const out = await be.read(z);
+      assert(out.every((v) => v === 3), "commands after the frees ran");
+      assertEquals(be.stats().pooledBytes, 0);
+      be.free(z);
+    } finally {
+      be.destroy();
+    }
+  },
+});
+
+Deno.test({
   name: "webgpu: a 50-kernel step is recorded into one submit",
   ...opts,
   async fn() {
