@@ -4,8 +4,8 @@
  * method and, for matmul / conv, by shape. The rest of the step is host-side work (autograd,
  * tensor bookkeeping, JS between kernels).
  *
- *   deno run -A bench/pretrain/profile.ts [--case a|b] [--threads 2] [--warmup 2] [--steps 3]
- *                                         [--top 25]
+ *   deno run -A bench/pretrain/profile.ts [--case a|b|demo] [--visual NAME] [--threads 2]
+ *                                         [--warmup 2] [--steps 3] [--top 25]
  *
  * Wrap in `flock /tmp/virtex-bench.lock` on a shared machine.
  */
@@ -79,13 +79,18 @@ async function main() {
       warmup: { type: "string", default: "2" },
       steps: { type: "string", default: "3" },
       top: { type: "string", default: "25" },
+      visual: { type: "string" },
     },
   });
-  const c = CASES[values.case];
-  if (!c) {
-    console.error(`bench/pretrain/profile: unknown case "${values.case}" (a or b)`);
+  const known = CASES[values.case];
+  if (!known) {
+    console.error(
+      `bench/pretrain/profile: unknown case "${values.case}" (${Object.keys(CASES).join(", ")})`,
+    );
     Deno.exit(2);
   }
+  // --visual swaps the case's backbone (e.g. resnet18_w32) to see where a smaller net's time goes.
+  const c = { ...known, visual: values.visual ?? known.visual };
   const warmup = Number(values.warmup), steps = Number(values.steps), top = Number(values.top);
   const raw = await createWasmBackend({ threads: Number(values.threads) });
   const table = new Map<string, Acc>();

@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import type { Backend } from "../../engine/backend.ts";
 import type { HostTensor } from "../../engine/nn/module.ts";
 import { encodeSafetensors, loadSafetensors, writeFileAtomic } from "../../engine/safetensors.ts";
-import { BACKBONES, createBackbone } from "../model/backbones.ts";
+import { createBackbone, parseBackboneName } from "../model/backbones.ts";
 import { type NameScheme, renameKey } from "./names.ts";
 
 /** A backbone's weights (torchvision names) and its architecture name. */
@@ -49,7 +49,7 @@ export function prepareExport(
   w: BackboneWeights,
   scheme: NameScheme,
 ): { tensors: Map<string, HostTensor>; metadata: Record<string, string> } {
-  if (!BACKBONES[w.arch]) throw new Error(`unknown backbone "${w.arch}"`);
+  parseBackboneName(w.arch); // throws on an unknown name
   const net = createBackbone(backend, w.arch);
   try {
     net.loadStateDict(w.tensors, true);

@@ -2,6 +2,8 @@
  * Visual backbones by name: torchvision ResNet topology (parameter names conv1, bn1,
  * layer1.0.conv1, …) with the last BN gamma of every residual block zero-initialised. The
  * backbone returns the final grid ([B, 2048, 7, 7] for resnet50 at 224 px) and its pooled vector.
+ * A `_wN` suffix (e.g. `resnet18_w32`) scales the base width from 64 to N channels (stages N, 2N,
+ * 4N, 8N): the same topology at about (N/64)² of the compute, for small CPU runs.
  */
 import type { Backend } from "../../engine/backend.ts";
 import { initKaimingNormalFanOut } from "../../engine/init.ts";
@@ -49,21 +51,16 @@ export class ResNetBackbone extends Module {
 
   constructor(backend: Backend, readonly arch: string) {
     super(backend);
-    const spec = BACKBONES[arch];
-    if (!spec) {
-      throw new Error(
-        `unknown visual backbone "${arch}" (known: ${Object.keys(BACKBONES).join(", ")})`,
-      );
-    }
+    const { spec, width } = parseBackboneName(arch);
     this.conv1 = this.registerModule(
       "conv1",
-      new Conv2d(backend, 3, 64, 7, { stride: 2, padding: 3, bias: false }),
+      new Conv2d(backend, 3, width, 7, { stride: 2, padding: 3, bias: false }),
     );
     initKaimingNormalFanOut(this.conv1.weight);
-    this.bn1 = this.registerModule("bn1", new BatchNorm2d(backend, 64));
+    this.bn1 = this.registerModule("bn1", new BatchNorm2d(backend, width));
     const expansion = spec.block === "basic" ? 1 : 4;
-    let inplanes = 64;
-    const planes = [64, 128, 256, 512];
+    let inplanes = width;
+    const planes = [width, 2 * width, 4 * width, 8 * width];
     for (let s = 0; s < 4; s++) {
       const blocks: Block[] = [];
       for (let i = 0; i < spec.layers[s]; i++) {
@@ -97,7 +94,25 @@ export class ResNetBackbone extends Module {
   }
 }
 
-/** Builds a backbone by name (`resnet50`, …). */
+/**
+ * Splits a backbone name into its torchvision spec and base width: `resnet50` → width 64,
+ * `resnet18_w32` → width 32. Throws on an unknown name.
+ */
+export function parseBackboneName(name: string): { spec: BackboneSpec; width: number } {
+  const m = /^(.*?)(?:_w(\d+))?$/.exec(name)!;
+  const spec = BACKBONES[m[1]];
+  const width = m[2] === undefined ? 64 : Number(m[2]);
+  if (!spec || !(width >= 1 && width <= 1024)) {
+    throw new Error(
+      `unknown visual backbone "${name}" (known: ${
+        Object.keys(BACKBONES).join(", ")
+      }, each optionally with a base width suffix such as _w32)`,
+    );
+  }
+  return { spec, width };
+}
+
+/** Builds a backbone by name (`resnet50`, `resnet18_w32`, …). */
 export function createBackbone(backend: Backend, name: string): ResNetBackbone {
   return new ResNetBackbone(backend, name);
 }
