@@ -3,7 +3,9 @@
  * layer1.0.conv1, …) with the last BN gamma of every residual block zero-initialised. The
  * backbone returns the final grid ([B, 2048, 7, 7] for resnet50 at 224 px) and its pooled vector.
  * A `_wN` suffix (e.g. `resnet18_w32`) scales the base width from 64 to N channels (stages N, 2N,
- * 4N, 8N): the same topology at about (N/64)² of the compute, for small CPU runs.
+ * 4N, 8N): the same topology at about (N/64)² of the compute, for small CPU runs. An `_os16`
+ * suffix drops the stem's max pool (output stride 16 instead of 32: a 4×4 grid at 64 px), which
+ * keeps small objects in small images resolvable, at about 4× the compute after the stem.
  */
 import type { Backend } from "../../engine/backend.ts";
 import { initKaimingNormalFanOut } from "../../engine/init.ts";
@@ -48,10 +50,13 @@ export class ResNetBackbone extends Module {
   readonly stages: ResStage[] = [];
   /** Channels of the final grid (512 for resnet18/34, 2048 for the bottleneck nets). */
   readonly featureSize: number;
+  /** Whether the stem ends in the 3×3/2 max pool (false for `_os16` names). */
+  readonly stemPool: boolean;
 
   constructor(backend: Backend, readonly arch: string) {
     super(backend);
-    const { spec, width } = parseBackboneName(arch);
+    const { spec, width, stemPool } = parseBackboneName(arch);
+    this.stemPool = stemPool;
     this.conv1 = this.registerModule(
       "conv1",
       new Conv2d(backend, 3, width, 7, { stride: 2, padding: 3, bias: false }),
@@ -80,10 +85,10 @@ export class ResNetBackbone extends Module {
     this.featureSize = inplanes;
   }
 
-  /** images [B, 3, S, S] -> grid [B, C, S/32, S/32]. */
+  /** images [B, 3, S, S] -> grid [B, C, S/32, S/32] (S/16 without the stem pool). */
   forward(images: Tensor): Tensor {
     let x = ops.relu(this.bn1.forward(this.conv1.forward(images)));
-    x = ops.maxPool2d(x, 3, 2, 1);
+    if (this.stemPool) x = ops.maxPool2d(x, 3, 2, 1);
     for (const stage of this.stages) x = stage.forward(x);
     return x;
   }
@@ -95,21 +100,24 @@ export class ResNetBackbone extends Module {
 }
 
 /**
- * Splits a backbone name into its torchvision spec and base width: `resnet50` → width 64,
- * `resnet18_w32` → width 32. Throws on an unknown name.
+ * Splits a backbone name into its torchvision spec, base width and stem pool: `resnet50` →
+ * width 64 with the pool, `resnet18_w32_os16` → width 32 without it. Throws on an unknown name.
  */
-export function parseBackboneName(name: string): { spec: BackboneSpec; width: number } {
-  const m = /^(.*?)(?:_w(\d+))?$/.exec(name)!;
+export function parseBackboneName(
+  name: string,
+): { spec: BackboneSpec; width: number; stemPool: boolean } {
+  const m = /^(.*?)(?:_w(\d+))?(_os16)?$/.exec(name)!;
   const spec = BACKBONES[m[1]];
   const width = m[2] === undefined ? 64 : Number(m[2]);
+  const stemPool = m[3] === undefined;
   if (!spec || !(width >= 1 && width <= 1024)) {
     throw new Error(
       `unknown visual backbone "${name}" (known: ${
         Object.keys(BACKBONES).join(", ")
-      }, each optionally with a base width suffix such as _w32)`,
+      }, each optionally followed by a base width such as _w32 and/or _os16)`,
     );
   }
-  return { spec, width };
+  return { spec, width, stemPool };
 }
 
 /** Builds a backbone by name (`resnet50`, `resnet18_w32`, …). */

@@ -22,6 +22,11 @@ Deno.test("backbones: a _wN suffix scales every stage's width", async () => {
   );
   nodeAssert.deepStrictEqual(grid.shape, [2, 128, 1, 1]);
   nodeAssert.strictEqual(parseBackboneName("resnet50").width, 64);
+  // _os16: no stem max pool, so the grid is twice as fine.
+  const os16 = createBackbone(be, "resnet18_w16_os16");
+  const g16 = os16.forward(tensor(be, new Float32Array(3 * 32 * 32).fill(0.5), [1, 3, 32, 32]));
+  nodeAssert.deepStrictEqual(g16.shape, [1, 128, 2, 2]);
+  nodeAssert.throws(() => parseBackboneName("resnet18_os16_w16"), /unknown visual backbone/);
   nodeAssert.throws(() => parseBackboneName("resnet18_wide"), /unknown visual backbone/);
   nodeAssert.throws(() => parseBackboneName("vgg16"), /unknown visual backbone/);
 });
