@@ -63,7 +63,11 @@ export async function demoCommand(args: string[]): Promise<number> {
   );
   err("");
   for (const row of result.rows) {
-    err(`  ${row.downstream.padEnd(14)} ${row.method.padEnd(22)} mAP ${row.mAP.toFixed(2)}`);
+    err(
+      `  ${row.downstream.padEnd(14)} ${row.method.padEnd(22)} mAP ${row.mAP.toFixed(2)}  11-pt ${
+        row.mAP11.toFixed(2)
+      }`,
+    );
   }
   err(
     `\n[demo] ${result.hits}/${result.steps} steps from the cache, ${

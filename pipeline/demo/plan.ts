@@ -73,7 +73,10 @@ export interface DemoRow {
   method: string;
   task: string;
   downstream: string;
+  /** Mean non-interpolated AP over the classes (percent). */
   mAP: number;
+  /** Mean PASCAL VOC2007 11-point interpolated AP (percent). */
+  mAP11: number;
   pretrainKey: string | null;
   evaluateKey: string;
 }
@@ -171,6 +174,7 @@ export async function runDemo(
         task: b.task,
         downstream: ds.name,
         mAP: ev.manifest.summary.mAP as number,
+        mAP11: ev.manifest.summary.mAP11 as number,
         pretrainKey: b.art?.key ?? null,
         evaluateKey: ev.key,
       });

@@ -8,9 +8,9 @@ export function demoMarkdown(r: DemoResult, seconds: number, machine: string): s
   const s = r.settings;
   const downstream = [...new Set(r.rows.map((x) => x.downstream))];
   const methods = [...new Set(r.rows.map((x) => x.method))];
-  const cell = (m: string, d: string) => {
+  const cell = (m: string, d: string, key: "mAP" | "mAP11") => {
     const row = r.rows.find((x) => x.method === m && x.downstream === d);
-    return row ? row.mAP.toFixed(2) : "–";
+    return row ? row[key].toFixed(2) : "–";
   };
   const lines = [
     "# virtex demo: synthetic captioned scenes",
@@ -23,11 +23,17 @@ export function demoMarkdown(r: DemoResult, seconds: number, machine: string): s
     `Downstream: VOC07 protocol (per-class linear SVMs on frozen, pooled, L2-normalised features), ` +
     `${s.scenes.vocTrain} trainval / ${s.scenes.vocTest} test images.`,
     "",
-    `| backbone | pretraining task | ${downstream.map((d) => `mAP ${d}`).join(" | ")} |`,
-    `|---|---|${downstream.map(() => "---:").join("|")}|`,
+    "mAP: mean over classes of the non-interpolated AP; 11-pt: PASCAL VOC2007's 11-point " +
+    "interpolated AP (chance level is about the share of positives for mAP, a little higher for 11-pt).",
+    "",
+    `| backbone | pretraining task | ${
+      downstream.map((d) => `mAP ${d} | 11-pt ${d}`).join(" | ")
+    } |`,
+    `|---|---|${downstream.map(() => "---:|---:").join("|")}|`,
     ...methods.map((m) => {
       const task = r.rows.find((x) => x.method === m)!.task;
-      return `| ${m} | ${task} | ${downstream.map((d) => cell(m, d)).join(" | ")} |`;
+      const cells = downstream.map((d) => `${cell(m, d, "mAP")} | ${cell(m, d, "mAP11")}`);
+      return `| ${m} | ${task} | ${cells.join(" | ")} |`;
     }),
     "",
     "Pretraining runs:",

@@ -41,10 +41,16 @@ Deno.test({
     try {
       const first = await demo(join(tmp, "cache"), join(tmp, "out"));
       assert.strictEqual(first.hit, false);
-      const rows = first.summary.rows as { method: string; downstream: string; mAP: number }[];
+      const rows = first.summary.rows as {
+        method: string;
+        downstream: string;
+        mAP: number;
+        mAP11: number;
+      }[];
       assert.strictEqual(rows.length, 6);
       for (const r of rows) {
         assert(r.mAP > 0 && r.mAP <= 100, `${r.method}/${r.downstream}: ${r.mAP}`);
+        assert(r.mAP11 > 0 && r.mAP11 <= 100, `${r.method}/${r.downstream}: 11-pt ${r.mAP11}`);
       }
       const report = await Deno.readTextFile(join(tmp, "out", "report.md"));
       for (const m of ["random init", "VirTex", "token classification"]) assert(report.includes(m));
