@@ -19,7 +19,7 @@ export function demoMarkdown(r: DemoResult, seconds: number, machine: string): s
     `${s.visual} + \`${s.textual}\`, ${s.steps} steps of batch ${s.batchSize} ` +
     `(CNN LR ${s.cnnLr}, head LR ${s.headLr}, warmup ${s.warmupSteps}, crop scale ${
       s.cropScale.join("–")
-    }).`,
+    }, decoder init std ${s.initStd}).`,
     `Downstream: VOC07 protocol (per-class linear SVMs on frozen, pooled, L2-normalised features), ` +
     `${s.scenes.vocTrain} trainval / ${s.scenes.vocTest} test images.`,
     "",

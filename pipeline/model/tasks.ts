@@ -45,6 +45,8 @@ export interface ModelConfig {
   vocabSize: number;
   maxLength?: number; // positional table size (30)
   dropout?: number; // 0.1
+  /** Init std of the decoder's linear and attention projections (0.02, the reference's). */
+  initStd?: number;
   numClasses?: number; // multilabel_classification
   maskSeed?: number; // masked_lm token choice stream
 }
@@ -69,7 +71,12 @@ export class PretrainingModel extends Module {
       if (head.kind !== "transdec_postnorm" && head.kind !== "transdec_prenorm") {
         throw new Error(`task ${c.task} needs a transformer textual head, got "${c.textual}"`);
       }
-      const o = { dropout: c.dropout ?? 0.1, maxLength: c.maxLength ?? 30, rng };
+      const o = {
+        dropout: c.dropout ?? 0.1,
+        maxLength: c.maxLength ?? 30,
+        initStd: c.initStd ?? 0.02,
+        rng,
+      };
       this.textual = this.registerModule(
         "textual",
         new TransformerTextualHead(backend, head, C, c.vocabSize, o),
@@ -79,7 +86,11 @@ export class PretrainingModel extends Module {
           "backward_textual",
           new TransformerTextualHead(backend, head, C, c.vocabSize, {
             ...o,
+            // One visual projection, embedding and output layer for both directions; each
+            // direction has its own decoder layers (as the reference's bicaptioning model).
             sharedEmbedding: this.textual.embedding,
+            sharedVisualProjection: this.textual.visualProjection,
+            sharedOutputBias: this.textual.outputBias,
           }),
         );
       }

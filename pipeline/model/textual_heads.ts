@@ -19,9 +19,9 @@ import { type CounterRng, defaultRng } from "../../engine/rng.ts";
 import { type Tensor, tensor, zeros } from "../../engine/tensor.ts";
 import type { HeadSpec } from "./names.ts";
 
-/** BERT-style init: N(0, 0.02) weights, zero biases. */
-function bertInit(m: Linear): void {
-  initNormal(m.weight, 0.02);
+/** BERT-style init: N(0, std) weights (the reference's std is 0.02), zero biases. */
+function bertInit(m: Linear, std: number): void {
+  initNormal(m.weight, std);
   if (m.bias) initConstant(m.bias, 0);
 }
 
@@ -89,17 +89,27 @@ export class TransformerTextualHead extends Module {
       dropout?: number;
       maxLength?: number;
       rng?: CounterRng;
+      /**
+       * Std of the normal init of the linear and attention projections (default 0.02, as the
+       * reference; embeddings always use 0.02).
+       */
+      initStd?: number;
       sharedEmbedding?: WordAndPositionalEmbedding;
+      /** Another head's visual projection to use (bicaptioning shares it, as the reference). */
+      sharedVisualProjection?: Linear;
+      /** Another head's output bias to use (shared with the tied output layer). */
+      sharedOutputBias?: Tensor;
     } = {},
   ) {
     super(backend);
-    const p = opts.dropout ?? 0.1, rng = opts.rng ?? defaultRng;
+    const p = opts.dropout ?? 0.1, rng = opts.rng ?? defaultRng, std = opts.initStd ?? 0.02;
     const H = spec.hidden;
-    this.visualProjection = this.registerModule(
-      "visual_projection",
-      new Linear(backend, visualFeatureSize, H),
-    );
-    bertInit(this.visualProjection);
+    let projection = opts.sharedVisualProjection;
+    if (!projection) {
+      projection = new Linear(backend, visualFeatureSize, H);
+      bertInit(projection, std);
+    }
+    this.visualProjection = this.registerModule("visual_projection", projection);
     this.embedding = this.registerModule(
       "embedding",
       opts.sharedEmbedding ??
@@ -116,13 +126,16 @@ export class TransformerTextualHead extends Module {
       for (
         const lin of [layer.linear1, layer.linear2, layer.selfAttn.outProj, layer.crossAttn.outProj]
       ) {
-        bertInit(lin);
+        bertInit(lin, std);
       }
-      initNormal(layer.selfAttn.inProjWeight, 0.02);
-      initNormal(layer.crossAttn.inProjWeight, 0.02);
+      initNormal(layer.selfAttn.inProjWeight, std);
+      initNormal(layer.crossAttn.inProjWeight, std);
       this.layers.push(layersModule.registerModule(String(i), layer));
     }
-    this.outputBias = this.registerParameter("output_bias", zeros(backend, [vocabSize]));
+    this.outputBias = this.registerParameter(
+      "output_bias",
+      opts.sharedOutputBias ?? zeros(backend, [vocabSize]),
+    );
   }
 
   /** grid [B, C, h, w] -> projected memory [B, h*w, H]. */

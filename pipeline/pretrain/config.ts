@@ -27,6 +27,9 @@ export const modelSchema = z.strictObject({
   textual: z.string().default("transdec_postnorm::L1_H2048_A32_F8192"),
   dropout: z.number().min(0).max(1).default(0.1),
   maxLength: z.number().int().positive().default(30),
+  initStd: z.number().positive().default(0.02).describe(
+    "init std of the decoder's linear and attention projections (0.02 as the reference; short runs ground captions in the image sooner with more, e.g. 0.05)",
+  ),
 });
 
 export const trainSchema = z.strictObject({

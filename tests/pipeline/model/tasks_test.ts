@@ -104,11 +104,19 @@ for (const task of TASKS) {
       assert(p.grad, `no gradient for ${name}`);
     }
     if (task === "bicaptioning") {
-      // The backward decoder starts as a copy and shares the embedding.
-      assert(model.backwardTextual!.embedding === model.textual!.embedding);
-      const a = await model.textual!.visualProjection.weight.f32();
-      const b = await model.backwardTextual!.visualProjection.weight.f32();
-      assert.deepStrictEqual(a, b);
+      // The backward decoder starts as a copy of the forward one and shares the embedding,
+      // visual projection and output bias (as the reference); its decoder layers are its own.
+      const fwd = model.textual!, bwd = model.backwardTextual!;
+      assert(bwd.embedding === fwd.embedding);
+      assert(bwd.visualProjection === fwd.visualProjection);
+      assert(bwd.outputBias === fwd.outputBias);
+      assert(bwd.layers[0] !== fwd.layers[0]);
+      assert.deepStrictEqual(
+        await bwd.layers[0].linear1.weight.f32(),
+        await fwd.layers[0].linear1.weight.f32(),
+      );
+      const names = model.namedParameters().map(([n]) => n);
+      assert(!names.some((n) => n.startsWith("backward_textual.visual_projection")));
     }
     if (task === "captioning") {
       // A random model's loss is near log(V).
