@@ -2,8 +2,8 @@
 
 Builds the same bicaptioning model as pipeline/model/tasks.ts: a torchvision ResNet without its
 pool and classifier (zero-init last BN of each block), and two VirTex textual heads (forward and
-backward decoder sharing one word + positional embedding): visual projection Linear, embedding
-with LayerNorm (eps 1e-8) and dropout 0.1, nn.TransformerDecoder of post-norm GELU layers, output
+backward decoder sharing one word + positional embedding, visual projection and output bias):
+visual projection Linear, embedding with LayerNorm (eps 1e-8) and dropout 0.1, nn.TransformerDecoder of post-norm GELU layers, output
 layer tied to the word embedding with its own bias; cross-entropy with ignore_index 0 on both
 directions, summed. One step = forward + backward, clip_grad_norm_(10), SGD (momentum 0.9,
 weight decay 1e-4 except head LayerNorm/bias; CNN lr 0.2, head 1e-3, linear warmup) wrapped in
@@ -108,9 +108,12 @@ class BicaptioningModel(nn.Module):
         self.backward_textual = TransformerTextualHead(
             spec, feat, vocab, max_length, dropout, embedding=self.textual.embedding
         )
-        # The backward decoder starts as a copy of the forward one.
+        # The backward decoder starts as a copy of the forward one, then shares its visual
+        # projection and output bias (as the reference and pipeline/model/tasks.ts).
         own = {k: v for k, v in self.textual.state_dict().items() if not k.startswith("embedding.")}
         self.backward_textual.load_state_dict(own, strict=False)
+        self.backward_textual.visual_projection = self.textual.visual_projection
+        self.backward_textual.output_bias = self.textual.output_bias
 
     @staticmethod
     def caption_loss(head, grid, tokens, lengths):
