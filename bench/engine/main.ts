@@ -17,6 +17,7 @@ import { TransformerDecoderLayer } from "../../engine/nn/index.ts";
 import * as ops from "../../engine/ops/index.ts";
 import { tidy } from "../../engine/scope.ts";
 import { tensor } from "../../engine/tensor.ts";
+import { uniformValues } from "../common.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -55,16 +56,6 @@ async function timeit(fn: () => void | Promise<void>, n: number, warmup = 2): Pr
   }
   ts.sort((a, b) => a - b);
   return { median: ts[Math.floor(ts.length / 2)], min: ts[0] };
-}
-
-function randn(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - 0.5;
-  }
-  return out;
 }
 
 /** Max clock in GHz from /proc/cpuinfo (falls back to lscpu's max MHz). */
@@ -108,8 +99,8 @@ const decoderFlops = 3 * decoderFwdFlops();
 
 function benchMatmul(be: Backend): Promise<Timing> {
   const a = be.alloc(MM * MM), b = be.alloc(MM * MM), c = be.alloc(MM * MM);
-  be.write(a, randn(MM * MM, 1));
-  be.write(b, randn(MM * MM, 2));
+  be.write(a, uniformValues(MM * MM, 1));
+  be.write(b, uniformValues(MM * MM, 2));
   const p = {
     batch: 1,
     M: MM,
@@ -134,9 +125,9 @@ async function benchWasm(be: Backend): Promise<Record<string, Timing>> {
     const ys = conv.N * conv.O * conv.OH * conv.OW;
     const x = be.alloc(xs), w = be.alloc(ws), y = be.alloc(ys), dy = be.alloc(ys);
     const dx = be.alloc(xs), dw = be.alloc(ws);
-    be.write(x, randn(xs, 3));
-    be.write(w, randn(ws, 4));
-    be.write(dy, randn(ys, 5));
+    be.write(x, uniformValues(xs, 3));
+    be.write(w, uniformValues(ws, 4));
+    be.write(dy, uniformValues(ys, 5));
     out.conv_fwd = await timeit(() => be.conv2d(x, w, null, y, conv), reps);
     out.conv_fwd_bwd = await timeit(() => {
       be.conv2d(x, w, null, y, conv);
@@ -147,8 +138,8 @@ async function benchWasm(be: Backend): Promise<Record<string, Timing>> {
   }
   {
     const layer = new TransformerDecoderLayer(be, D.H, D.heads, D.F, { dropout: 0.1 });
-    const tgt = tensor(be, randn(D.B * D.T * D.H, 6), [D.B, D.T, D.H]).persist();
-    const mem = tensor(be, randn(D.B * D.S * D.H, 7), [D.B, D.S, D.H]).persist();
+    const tgt = tensor(be, uniformValues(D.B * D.T * D.H, 6), [D.B, D.T, D.H]).persist();
+    const mem = tensor(be, uniformValues(D.B * D.S * D.H, 7), [D.B, D.S, D.H]).persist();
     tgt.requiresGrad = true;
     mem.requiresGrad = true;
     out.decoder_fwd_bwd = await timeit(async () => {

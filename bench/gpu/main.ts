@@ -23,7 +23,7 @@
  */
 import { parseArgs } from "node:util";
 import { ampSupported, autocastAsync } from "../../engine/amp.ts";
-import type { Conv2dParams, MatmulParams } from "../../engine/backend.ts";
+import type { Conv2dParams } from "../../engine/backend.ts";
 import {
   createWebGpuBackend,
   probeWebGpu,
@@ -36,6 +36,7 @@ import { tidy } from "../../engine/scope.ts";
 import { tensor } from "../../engine/tensor.ts";
 import { type BenchCase, buildStep } from "../pretrain/step.ts";
 import { type Profile, readProfile } from "./shapes.ts";
+import { squareMatmulParams, uniformValues } from "../common.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -88,17 +89,6 @@ async function writeJson(name: string, value: unknown): Promise<void> {
   const path = `${OUT}/${name}`;
   await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(value, null, 2) + "\n");
   await Deno.rename(`${path}.tmp`, path);
-}
-
-/** Deterministic values in [-0.5, 0.5) (LCG), the same stream for every run. */
-function uniform(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - 0.5;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- adapter
@@ -252,18 +242,8 @@ async function partMicro(p: Profile): Promise<void> {
 
   for (const n of p.matmul) {
     const gflop = (2 * n ** 3) / 1e9;
-    const mp: MatmulParams = {
-      batch: 1,
-      M: n,
-      N: n,
-      K: n,
-      transA: false,
-      transB: false,
-      strideA: 0,
-      strideB: 0,
-      strideC: 0,
-    };
-    const ha = uniform(n * n, 1), hb = uniform(n * n, 2);
+    const mp = squareMatmulParams(n);
+    const ha = uniformValues(n * n, 1), hb = uniformValues(n * n, 2);
     for (const half of be.supportsF16 ? [false, true] : [false]) {
       const key = `matmul${n}_${half ? "f16" : "f32"}`;
       const label = `matmul ${n}³ ${half ? "f16 operands, f32 accumulate" : "f32"}`;
@@ -299,21 +279,11 @@ async function partMicro(p: Profile): Promise<void> {
     await attempt(key, label, (2 * n ** 3) / 1e9, async () => {
       const be2 = await createWebGpuBackend({ gemmProfile: alt });
       try {
-        const ha = uniform(n * n, 1), hb = uniform(n * n, 2);
+        const ha = uniformValues(n * n, 1), hb = uniformValues(n * n, 2);
         const a = be2.alloc(n * n), b = be2.alloc(n * n), c = be2.alloc(n * n);
         be2.write(a, ha);
         be2.write(b, hb);
-        const mp: MatmulParams = {
-          batch: 1,
-          M: n,
-          N: n,
-          K: n,
-          transA: false,
-          transB: false,
-          strideA: 0,
-          strideB: 0,
-          strideC: 0,
-        };
+        const mp = squareMatmulParams(n);
         const t = await timeBox(be2, () => be2.matmul(a, b, c, mp), p.microSeconds);
         const relError = spotCheck(ha, hb, (await be2.read(c)) as Float32Array, n);
         return { key, label, gflop: (2 * n ** 3) / 1e9, ...t, relError };
@@ -339,9 +309,9 @@ async function partMicro(p: Profile): Promise<void> {
     const xs = cv.N * cv.C * cv.H * cv.W, ws = cv.O * cv.C * 9, ys = cv.N * cv.O * cv.H * cv.W;
     const x = be.alloc(xs), w = be.alloc(ws), y = be.alloc(ys), dy = be.alloc(ys);
     const dx = be.alloc(xs), dw = be.alloc(ws);
-    be.write(x, uniform(xs, 3));
-    be.write(w, uniform(ws, 4));
-    be.write(dy, uniform(ys, 5));
+    be.write(x, uniformValues(xs, 3));
+    be.write(w, uniformValues(ws, 4));
+    be.write(dy, uniformValues(ys, 5));
     await attempt("conv_fwd", `${convLabel} fwd`, convFwd, async () => ({
       key: "conv_fwd",
       label: `${convLabel} fwd`,
@@ -366,8 +336,8 @@ async function partMicro(p: Profile): Promise<void> {
   const decLabel = `decoder H${D.H} A${D.heads} T${D.T} S${D.S} b${D.B} fwd+bwd`;
   await attempt("decoder_fwd_bwd", decLabel, decGflop, async () => {
     const layer = new TransformerDecoderLayer(be, D.H, D.heads, D.F, { dropout: 0.1 });
-    const tgt = tensor(be, uniform(D.B * D.T * D.H, 6), [D.B, D.T, D.H]).persist(); // [B, T, H]
-    const mem = tensor(be, uniform(D.B * D.S * D.H, 7), [D.B, D.S, D.H]).persist(); // [B, S, H]
+    const tgt = tensor(be, uniformValues(D.B * D.T * D.H, 6), [D.B, D.T, D.H]).persist(); // [B, T, H]
+    const mem = tensor(be, uniformValues(D.B * D.S * D.H, 7), [D.B, D.S, D.H]).persist(); // [B, S, H]
     tgt.requiresGrad = true;
     mem.requiresGrad = true;
     try {

@@ -8,6 +8,7 @@
  */
 import process from "node:process";
 import { createWebGpuBackend, probeWebGpu } from "../webgpu.ts";
+import { squareMatmulParams } from "../../../bench/common.ts";
 
 const sizes = Deno.args.length > 0 ? Deno.args.map(Number) : [256, 512];
 const probe = await probeWebGpu();
@@ -22,17 +23,7 @@ for (const profile of ["cpu", "gpu"] as const) {
     const a = be.alloc(n * n), b = be.alloc(n * n), c = be.alloc(n * n);
     be.write(a, Float32Array.from({ length: n * n }, (_, i) => ((i * 7) % 13) / 13 - 0.5));
     be.write(b, Float32Array.from({ length: n * n }, (_, i) => ((i * 5) % 11) / 11 - 0.5));
-    const p = {
-      batch: 1,
-      M: n,
-      N: n,
-      K: n,
-      transA: false,
-      transB: false,
-      strideA: 0,
-      strideB: 0,
-      strideC: 0,
-    };
+    const p = squareMatmulParams(n);
     be.matmul(a, b, c, p);
     await be.flush();
     const reps = Math.max(1, Math.round(2 ** 27 / (n * n * n)));
