@@ -830,7 +830,7 @@ class WasmBackend implements Backend {
    */
   private columnBatchBytes(p: Conv2dParams): number {
     const ohw = p.OH * p.OW, ckk = p.C * p.KH * p.KW;
-    const bytes = align64(4 * ckk * p.N * ohw) + 4 * Math.max(p.O, p.C) * p.N * ohw;
+    const bytes = align64(4 * ckk * p.N * ohw) + 4 * p.O * p.N * ohw;
     return ohw <= this.columnBatchMaxOhw && bytes <= COLUMN_BATCH_MAX_BYTES ? bytes : 0;
   }
 

@@ -12,15 +12,11 @@ import { LossScaler, paramGroups, SGD } from "../../engine/optim/index.ts";
 import { tidy } from "../../engine/scope.ts";
 import { parameter, type Tensor, tensor } from "../../engine/tensor.ts";
 import { resolveAmp } from "../../pipeline/pretrain/config.ts";
-import { scaledError, TestRng } from "./suite_util.ts";
+import { f16SkipReason, scaledError, TestRng } from "./suite_util.ts";
 
 Deno.env.get("XDG_RUNTIME_DIR") ?? Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
 const probe = await probeWebGpu();
-const noF16 = !probe.available
-  ? `no WebGPU adapter (${probe.reason ?? "unavailable"})`
-  : !probe.hasF16
-  ? `adapter ${probe.adapterName} has no shader-f16`
-  : "";
+const noF16 = f16SkipReason(probe);
 if (noF16) console.log(`amp webgpu tests skipped: ${noF16}`);
 const gpuOpts = { sanitizeOps: false, sanitizeResources: false, ignore: noF16 !== "" };
 

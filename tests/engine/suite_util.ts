@@ -1,5 +1,6 @@
 /** Shared helpers for the engine test suites (deterministic data, tolerances, comparisons). */
 import type { Backend } from "../../engine/backend.ts";
+import type { WebGpuProbe } from "../../engine/backends/webgpu.ts";
 
 /** Creates a backend for a suite run (ref, wasm, webgpu). */
 export type BackendFactory = () => Promise<Backend>;
@@ -69,4 +70,13 @@ export function assertAlmostEquals(actual: number, expected: number, tol = 1e-7)
   if (!(Math.abs(actual - expected) <= tol)) {
     throw new Error(`expected ${expected} ± ${tol}, got ${actual}`);
   }
+}
+
+/** Why f16 (AMP) webgpu tests must be skipped on this probe's adapter, or "" when they can run. */
+export function f16SkipReason(probe: WebGpuProbe): string {
+  return !probe.available
+    ? `no WebGPU adapter (${probe.reason ?? "unavailable"})`
+    : !probe.hasF16
+    ? `adapter ${probe.adapterName} has no shader-f16`
+    : "";
 }

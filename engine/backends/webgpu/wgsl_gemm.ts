@@ -130,10 +130,7 @@ function buildGemm(key: string, src: GemmSource, t: GemmTiling): KernelSpec {
   const body = `
 var<workgroup> As: array<f32, ${BK * SA}>;
 var<workgroup> Bs: array<f32, ${BK * SB}>;
-${src.helpers ?? ""}
-fn loadA(z: u32, m: u32, k: u32) -> f32 { ${src.loadA} }
-fn loadB(z: u32, k: u32, n: u32) -> f32 { ${src.loadB} }
-fn storeC(z: u32, m: u32, n: u32, v: f32) { ${src.storeC} }
+${accessors(src)}
 @compute @workgroup_size(${WX}, ${WY}, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -177,6 +174,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   ${gns.join("\n  ")}
   ${stores.join("\n  ")}
 }`;
+  return gemmSpec(key, src, body);
+}
+
+/** The source's helper code and its loadA / loadB / storeC functions, as WGSL. */
+function accessors(src: GemmSource): string {
+  return `${src.helpers ?? ""}
+fn loadA(z: u32, m: u32, k: u32) -> f32 { ${src.loadA} }
+fn loadB(z: u32, k: u32, n: u32) -> f32 { ${src.loadB} }
+fn storeC(z: u32, m: u32, n: u32, v: f32) { ${src.storeC} }`;
+}
+
+/** A GEMM kernel: the common GEMM uniforms plus the source's own parameters and bindings. */
+function gemmSpec(key: string, src: GemmSource, body: string): KernelSpec {
   return {
     key,
     params: [...GEMM_COMMON_PARAMS, ...src.params],
@@ -204,10 +214,7 @@ function buildDirectGemm(key: string, src: GemmSource, t: GemmTiling): KernelSpe
     ? `let kBeg = z * u.kChunk; let kEnd = min(u.K, kBeg + u.kChunk);`
     : `let kBeg = 0u; let kEnd = u.K;`;
   const body = `
-${src.helpers ?? ""}
-fn loadA(z: u32, m: u32, k: u32) -> f32 { ${src.loadA} }
-fn loadB(z: u32, k: u32, n: u32) -> f32 { ${src.loadB} }
-fn storeC(z: u32, m: u32, n: u32, v: f32) { ${src.storeC} }
+${accessors(src)}
 @compute @workgroup_size(${WX}, ${WY}, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
   let m0 = wid.y * ${BM}u + lid3.y;
@@ -226,11 +233,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   ${stores.join("\n  ")}
 }`;
-  return {
-    key,
-    params: [...GEMM_COMMON_PARAMS, ...src.params],
-    bindings: src.bindings,
-    body,
-    enables: src.enables,
-  };
+  return gemmSpec(key, src, body);
 }

@@ -16,41 +16,18 @@ import type { Tensor } from "../../../engine/tensor.ts";
 import type { Batch, PretrainingModel } from "../../../pipeline/model/tasks.ts";
 import { optimSchema, trainSchema } from "../../../pipeline/pretrain/config.ts";
 import { buildOptimizer } from "../../../pipeline/pretrain/optimizer.ts";
-import { type BatchSource, type HostBatch, train } from "../../../pipeline/pretrain/trainer.ts";
+import { train } from "../../../pipeline/pretrain/trainer.ts";
+import { S, toySource, V } from "./toy_source.ts";
+import { f16SkipReason } from "../../engine/suite_util.ts";
 
 Deno.env.get("XDG_RUNTIME_DIR") ?? Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
 const probe = await probeWebGpu();
-const why = !probe.available
-  ? `no WebGPU adapter (${probe.reason ?? "unavailable"})`
-  : !probe.hasF16
-  ? `adapter ${probe.adapterName} has no shader-f16`
-  : "";
+const why = f16SkipReason(probe);
 if (why) console.log(`AMP trainer tests skipped: ${why}`);
 const opts = { sanitizeOps: false, sanitizeResources: false, ignore: why !== "" };
 
-const S = 16, T = 6, V = 16;
 let gpuP: Promise<Backend> | null = null;
 const gpu = () => gpuP ??= createWebGpuBackend();
-
-function toySource(n = 8, B = 2): BatchSource {
-  return {
-    batchesPerEpoch: n,
-    imageSize: S,
-    maxLength: T,
-    get(epoch: number, step: number): Promise<HostBatch> {
-      const images = new Float32Array(B * 3 * S * S);
-      const tokens = new Int32Array(B * T);
-      const lengths = new Int32Array(B);
-      for (let b = 0; b < B; b++) {
-        const cls = (epoch * 7 + step * 3 + b) % 4;
-        images.fill(cls / 2 - 0.75, b * 3 * S * S, (b + 1) * 3 * S * S);
-        tokens.set([1, 4 + cls, 8 + cls, 2], b * T);
-        lengths[b] = 4;
-      }
-      return Promise.resolve({ images, size: B, tokens, lengths });
-    },
-  };
-}
 
 /** Stand-in for PretrainingModel: image pixels -> linear -> GELU -> linear -> caption token 1. */
 class TinyTask extends Module {

@@ -7,31 +7,9 @@ import { CounterRng } from "../../../engine/rng.ts";
 import { PretrainingModel } from "../../../pipeline/model/tasks.ts";
 import { optimSchema, trainSchema } from "../../../pipeline/pretrain/config.ts";
 import { buildOptimizer, isHeadNoDecay } from "../../../pipeline/pretrain/optimizer.ts";
-import { type BatchSource, type HostBatch, train } from "../../../pipeline/pretrain/trainer.ts";
+import { train } from "../../../pipeline/pretrain/trainer.ts";
+import { toySource, V } from "./toy_source.ts";
 import type { Progress } from "../../../pipeline/stage.ts";
-
-const S = 16, T = 6, V = 16;
-
-/** Deterministic toy batches: a caption token tied to the image's brightness. */
-function toySource(n = 8, B = 2): BatchSource {
-  return {
-    batchesPerEpoch: n,
-    imageSize: S,
-    maxLength: T,
-    get(epoch: number, step: number): Promise<HostBatch> {
-      const images = new Float32Array(B * 3 * S * S);
-      const tokens = new Int32Array(B * T);
-      const lengths = new Int32Array(B);
-      for (let b = 0; b < B; b++) {
-        const cls = (epoch * 7 + step * 3 + b) % 4;
-        images.fill(cls / 2 - 0.75, b * 3 * S * S, (b + 1) * 3 * S * S);
-        tokens.set([1, 4 + cls, 8 + cls, 2], b * T);
-        lengths[b] = 4;
-      }
-      return Promise.resolve({ images, size: B, tokens, lengths });
-    },
-  };
-}
 
 const quiet = (): Progress => ({ tick() {}, done() {} });
 
