@@ -3,12 +3,17 @@
  * count, same shapes, same run) and as a share of this machine's f32 peak
  * (cores x 32 FLOP/cycle x clock).
  *
- *   deno run -A bench/engine/main.ts [--threads N] [--reps R] [--no-torch]
+ *   deno run -A bench/engine/main.ts [--threads N] [--reps R] [--rounds K] [--no-torch]
+ *                                    [--no-unchecked]
  *
  * wasm and torch alternate for --rounds rounds (default 2); each side keeps its best median.
- * Benchmarks: matmul 1024^3; conv 3x3 64->64 at 56x56 batch 16 forward, and forward + backward
- * (data + filter); one TransformerDecoderLayer (H 512, 8 heads, FF 2048, 30 tokens, 49 memory
- * tokens, batch 16) forward + backward. Results also go to bench/out/engine.json.
+ * Each round also runs the wasm side in a child Deno with `--v8-flags=--no-wasm-bounds-checks`
+ * ("unchecked"): Deno does not enable V8's WebAssembly trap handler, so every wasm load and store
+ * carries a software bounds check; the child measures what those checks cost on this machine.
+ * Benchmarks: matmul 1024^3 (on all threads and on one, for both sides: the thread scaling this
+ * host gives); conv 3x3 64->64 at 56x56 batch 16 forward, and forward + backward (data + filter);
+ * one TransformerDecoderLayer (H 512, 8 heads, FF 2048, 30 tokens, 49 memory tokens, batch 16)
+ * forward + backward. Results also go to bench/out/engine.json.
  */
 import { parseArgs } from "node:util";
 import type { Backend, Conv2dParams } from "../../engine/backend.ts";
@@ -25,13 +30,19 @@ const { values: args } = parseArgs({
     reps: { type: "string", default: "7" },
     rounds: { type: "string", default: "2" },
     "no-torch": { type: "boolean", default: false },
+    "no-unchecked": { type: "boolean", default: false },
+    // Internal: run one wasm round and print its timings as JSON (the unchecked child).
+    "child-json": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (args.help) {
   console.log(
     "usage: deno run -A bench/engine/main.ts [--threads N] [--reps R] [--rounds K] [--no-torch]\n" +
-      "  wasm and torch alternate for K rounds; each side keeps its best median per benchmark.",
+      "                                        [--no-unchecked]\n" +
+      "  wasm and torch alternate for K rounds; each side keeps its best median per benchmark.\n" +
+      "  Each round also times wasm in a child Deno without V8's software bounds checks\n" +
+      "  (--v8-flags=--no-wasm-bounds-checks); --no-unchecked skips it.",
   );
   Deno.exit(0);
 }
@@ -186,6 +197,37 @@ async function benchTorch(): Promise<Record<string, Timing> | string> {
   }
 }
 
+if (args["child-json"]) {
+  console.log(JSON.stringify(await wasmRound()));
+  Deno.exit(0);
+}
+
+/** One wasm round in a child Deno whose wasm code has no software bounds checks. */
+async function uncheckedRound(): Promise<Record<string, Timing> | string> {
+  const self = new URL(import.meta.url).pathname;
+  try {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--v8-flags=--no-wasm-bounds-checks",
+        self,
+        "--child-json",
+        "--threads",
+        String(threads),
+        "--reps",
+        String(reps),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!r.success) return `unchecked child failed: ${new TextDecoder().decode(r.stderr).trim()}`;
+    return JSON.parse(new TextDecoder().decode(r.stdout));
+  } catch (e) {
+    return `cannot run the unchecked child: ${(e as Error).message}`;
+  }
+}
+
 const ghz = clockGHz();
 const peak = threads * 32 * ghz * 1e9;
 console.log(
@@ -212,11 +254,19 @@ async function wasmRound(): Promise<Record<string, Timing>> {
   return r;
 }
 
-// Alternate the two sides so that both see the same (shared, noisy) machine.
+// Alternate the sides so that all see the same (shared, noisy) machine.
 const ours: Record<string, Timing> = {};
 let torch: Record<string, Timing> | string = args["no-torch"] ? "skipped (--no-torch)" : {};
+let unchecked: Record<string, Timing> | string = args["no-unchecked"]
+  ? "skipped (--no-unchecked)"
+  : {};
 for (let round = 0; round < rounds; round++) {
   keepBest(ours, await wasmRound());
+  if (typeof unchecked !== "string") {
+    const u = await uncheckedRound();
+    if (typeof u === "string") unchecked = u;
+    else keepBest(unchecked, u);
+  }
   if (typeof torch !== "string") {
     const t = await benchTorch();
     if (typeof t === "string") torch = t;
@@ -224,49 +274,90 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 if (typeof torch === "string") console.log(`torch reference: ${torch}`);
+if (typeof unchecked === "string") console.log(`wasm unchecked: ${unchecked}`);
 
 const rows: [string, string, number][] = [
   ["matmul", "matmul 1024^3", matmulFlops],
-  ["matmul_1t", "matmul 1024^3, wasm on 1 thread", matmulFlops],
+  ["matmul_1t", "matmul 1024^3 on 1 thread", matmulFlops],
   ["conv_fwd", "conv3x3 64->64 56x56 b16 fwd", convFwdFlops],
   ["conv_fwd_bwd", "conv3x3 64->64 56x56 b16 fwd+bwd", 3 * convFwdFlops],
   ["decoder_fwd_bwd", "decoder H512 A8 T30 S49 b16 fwd+bwd", decoderFlops],
 ];
 const report: Record<string, unknown>[] = [];
 const pad = (s: string, n: number) => s.padEnd(n);
+const gf = (flops: number, t: Timing | null) => (t ? flops / t.median / 1e9 : NaN);
 console.log(
-  `${pad("benchmark", 38)}${pad("wasm GF/s", 11)}${pad("torch GF/s", 12)}${pad("ratio", 8)}` +
-    `${pad("wasm %peak", 11)}ms (wasm / torch, median)`,
+  `${pad("benchmark", 36)}${pad("wasm", 8)}${pad("unchk", 8)}${pad("torch", 8)}` +
+    `${pad("ratio", 7)}${pad("unchk", 7)}${
+      pad("%peak", 8)
+    }best of medians, GFLOP/s; ms wasm / torch`,
 );
 for (const [key, label, flops] of rows) {
   const w = ours[key];
   if (!w) continue;
   const t = typeof torch === "string" ? null : torch[key] ?? null;
+  const u = typeof unchecked === "string" ? null : unchecked[key] ?? null;
   const rowPeak = key.endsWith("_1t") ? peak / threads : peak;
-  const gw = flops / w.median / 1e9, gt = t ? flops / t.median / 1e9 : NaN;
+  const gw = gf(flops, w), gt = gf(flops, t), gu = gf(flops, u);
   const ratio = t ? t.median / w.median : NaN;
+  const ratioUnchecked = t && u ? t.median / u.median : NaN;
   const ratioMin = t ? t.min / w.min : NaN;
   report.push({
     key,
     label,
     gflop: flops / 1e9,
     wasm: w,
+    wasmUnchecked: u,
     torch: t,
     wasmGflops: gw,
+    wasmUncheckedGflops: gu,
     torchGflops: gt,
     ratio,
+    ratioUnchecked,
     ratioMin,
     shareOfPeak: (flops / w.median) / rowPeak,
   });
   console.log(
-    `${pad(label, 38)}${pad(gw.toFixed(1), 11)}${pad(gt.toFixed(1), 12)}` +
-      `${pad(ratio.toFixed(2), 8)}${
-        pad(((100 * flops) / w.median / rowPeak).toFixed(1) + "%", 11)
-      }` +
+    `${pad(label, 36)}${pad(gw.toFixed(1), 8)}${pad(gu.toFixed(1), 8)}${pad(gt.toFixed(1), 8)}` +
+      `${pad(ratio.toFixed(2), 7)}${pad(ratioUnchecked.toFixed(2), 7)}` +
+      `${pad(((100 * flops) / w.median / rowPeak).toFixed(1) + "%", 8)}` +
       `${(w.median * 1e3).toFixed(1)} / ${t ? (t.median * 1e3).toFixed(1) : "-"}` +
-      `  (best: ${(flops / w.min / 1e9).toFixed(1)} vs ${
-        t ? (flops / t.min / 1e9).toFixed(1) : "-"
-      } GF/s, ratio ${ratioMin.toFixed(2)})`,
+      ` (fastest single runs: ratio ${ratioMin.toFixed(2)})`,
+  );
+}
+// What bounds the figures on this host: thread scaling of each side, and each side's one-thread
+// matmul in FLOP per cycle at the reported clock, next to its instruction set's FMA peak (AVX2:
+// 32 FLOP/cycle; wasm SIMD128: 16, half of it, whatever the CPU).
+const scaling = (side: Record<string, Timing> | string) =>
+  typeof side === "string" || !side.matmul || !side.matmul_1t
+    ? NaN
+    : side.matmul_1t.median / side.matmul.median;
+const perCycle = (side: Record<string, Timing> | string) =>
+  typeof side === "string" || !side.matmul_1t
+    ? NaN
+    : matmulFlops / side.matmul_1t.median / (ghz * 1e9);
+const hostNotes = {
+  matmulThreadScaling: {
+    wasm: scaling(ours),
+    wasmUnchecked: scaling(unchecked),
+    torch: scaling(torch),
+  },
+  matmul1tFlopPerCycle: {
+    wasm: perCycle(ours),
+    wasmUnchecked: perCycle(unchecked),
+    torch: perCycle(torch),
+  },
+};
+if (threads > 1) {
+  const sc = hostNotes.matmulThreadScaling, pc = hostNotes.matmul1tFlopPerCycle;
+  console.log(
+    `matmul speed-up ${threads} threads over 1: wasm ${sc.wasm.toFixed(2)}x, unchecked ` +
+      `${sc.wasmUnchecked.toFixed(2)}x, torch ${sc.torch.toFixed(2)}x`,
+  );
+  console.log(
+    `matmul on 1 thread, FLOP/cycle at ${ghz.toFixed(3)} GHz: wasm ${pc.wasm.toFixed(1)}, ` +
+      `unchecked ${pc.wasmUnchecked.toFixed(1)} (SIMD128 FMA peak 16); torch ` +
+      `${pc.torch.toFixed(1)} (AVX2 FMA peak 32)`,
   );
 }
 const outDir = new URL("../out/", import.meta.url);
@@ -283,6 +374,7 @@ await Deno.writeTextFile(
       peakGflops: peak / 1e9,
       loadavg: Deno.loadavg(),
       results: report,
+      host: hostNotes,
       rounds,
       reps,
       torchVersion,

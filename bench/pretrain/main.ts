@@ -36,6 +36,7 @@ const DEFAULTS: Record<
 > = {
   a: { warmup: 3, minSteps: 3, seconds: 30, rounds: 2 },
   b: { warmup: 1, minSteps: 2, seconds: 0, rounds: 1 },
+  demo: { warmup: 3, minSteps: 5, seconds: 20, rounds: 2 },
 };
 
 /** Re-runs this script under flock unless already inside it; exits with its status if it did. */

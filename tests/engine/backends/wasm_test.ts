@@ -104,6 +104,8 @@ Deno.test(
       [4, 30, 30, 64, false, true, 0.125, 0],
       [1, 6, 300, 9, false, false, 1, 0],
       [1, 200, 8, 600, true, false, 1, 0],
+      // Three k blocks (the micro-kernel adds into C), transposed B, k not a multiple of 4.
+      [1, 50, 70, 1030, false, true, 1, 1],
     ];
     let seed = 1;
     for (const [batch, M, N, K, transA, transB, alpha, beta] of cases) {
