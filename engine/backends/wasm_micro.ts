@@ -3,10 +3,10 @@
  * register tile over k, written with `f32x4.relaxed_madd` (one fused multiply-add per vector on
  * CPUs with FMA) when the engine supports relaxed SIMD, else with f32x4.mul + f32x4.add.
  * Debian's rustc 1.63 cannot emit relaxed SIMD, so kernels/engine imports this function as
- * `micro.tile_6x8(kc, pa, pb, out, ldo, accumulate)`: pa is an MR-interleaved packed A panel
- * [kc][6], pb an NR-interleaved packed B panel [kc][8]; row r of the 6x8 result goes to
- * out + r*ldo bytes (8 floats), added to what is there when `accumulate` is not 0. Writing
- * straight into C saves the round trip through a stack tile for every full tile.
+ * `micro.tile_6x8(kc, pa, pb, out, ldo, accumulate, rows)`: pa is an MR-interleaved packed A
+ * panel [kc][6], pb an NR-interleaved packed B panel [kc][8]; row r < rows of the 6x8 result
+ * goes to out + r*ldo bytes (8 floats), added to what is there when `accumulate` is not 0.
+ * Writing straight into C saves the round trip through a stack tile for every 8-column tile.
  */
 
 const MR = 6;
@@ -46,6 +46,7 @@ const op = {
   sub: [0x6b],
   mul32: [0x6c],
   geU: [0x4f],
+  leU: [0x4d],
   eqz: [0x45],
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
@@ -61,11 +62,11 @@ const op = {
   if: [0x04, 0x40],
 };
 
-// Locals: params kc 0, pa 1, pb 2, out 3, ldo 4, accumulate 5; v128: acc 6..17 (row r, half h ->
-// 6 + 2r + h), b0 18, b1 19, a 20.
-const OUT = 3, LDO = 4, ACCUMULATE = 5;
-const ACC = (r: number, h: number) => 6 + 2 * r + h;
-const B0 = 18, B1 = 19, A = 20;
+// Locals: params kc 0, pa 1, pb 2, out 3, ldo 4, accumulate 5, rows 6; v128: acc 7..18 (row r,
+// half h -> 7 + 2r + h), b0 19, b1 20, a 21.
+const OUT = 3, LDO = 4, ACCUMULATE = 5, ROWS = 6;
+const ACC = (r: number, h: number) => 7 + 2 * r + h;
+const B0 = 19, B1 = 20, A = 21;
 
 /**
  * Pushes `base + off` and loads from there at static offset 0. Deno runs V8 without its wasm trap
@@ -126,26 +127,26 @@ function rowPointer(r: number): number[] {
 /** Module bytes: imports env.memory (shared), exports tile_6x8. */
 export function microKernelBytes(fma: boolean): Uint8Array {
   const body: number[] = [];
-  body.push(...leb(1), ...leb(15), 0x7b); // 15 v128 locals (indices 6..20)
+  body.push(...leb(1), ...leb(15), 0x7b); // 15 v128 locals (indices 7..21)
   body.push(...loop(UNROLL, fma), ...loop(1, fma));
-  // if (accumulate) acc += out tile
-  body.push(...op.get(ACCUMULATE), ...op.if);
+  // Rows 0..rows: (if accumulate: acc += out row), out row = acc.
+  body.push(...op.block);
   for (let r = 0; r < MR; r++) {
+    if (r > 0) body.push(...op.get(ROWS), ...op.i32(r), ...op.leU, ...op.brIf(0));
+    body.push(...op.get(ACCUMULATE), ...op.if);
     for (let h = 0; h < 2; h++) {
       body.push(...op.get(ACC(r, h)), ...at32(rowPointer(r), 16 * h, op.load(0)), ...op.fadd);
       body.push(...op.set(ACC(r, h)));
     }
-  }
-  body.push(...op.end);
-  for (let r = 0; r < MR; r++) {
+    body.push(...op.end);
     for (let h = 0; h < 2; h++) {
       body.push(...at32(rowPointer(r), 16 * h, []), ...op.get(ACC(r, h)), ...op.store(0));
     }
   }
-  body.push(...op.end);
+  body.push(...op.end, ...op.end);
   const section = (id: number, content: number[]) => [id, ...leb(content.length), ...content];
   const str = (s: string) => [...leb(s.length), ...new TextEncoder().encode(s)];
-  const type = section(1, [1, 0x60, 6, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]);
+  const type = section(1, [1, 0x60, 7, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]);
   const imports = section(2, [
     1,
     ...str("env"),

@@ -152,10 +152,18 @@ unsafe fn pack_b(b: &Mat, p0: usize, j0: usize, kc: usize, nc: usize, dst: *mut 
 
 #[link(wasm_import_module = "micro")]
 extern "C" {
-    /// out[r*ldo bytes .. +8 floats] (+)= (pa[kc][6]^T @ pb[kc][8])[r] for r in 0..6 (added when
-    /// `accumulate` != 0): the register-tile loop, generated at run time by
+    /// out[r*ldo bytes .. +8 floats] (+)= (pa[kc][6]^T @ pb[kc][8])[r] for r in 0..rows (added
+    /// when `accumulate` != 0): the register-tile loop, generated at run time by
     /// engine/backends/wasm_micro.ts (relaxed-SIMD FMA, which rustc 1.63 cannot emit).
-    fn tile_6x8(kc: usize, pa: *const f32, pb: *const f32, out: *mut f32, ldo: usize, accumulate: u32);
+    fn tile_6x8(
+        kc: usize,
+        pa: *const f32,
+        pb: *const f32,
+        out: *mut f32,
+        ldo: usize,
+        accumulate: u32,
+        rows: usize,
+    );
 }
 
 /// MR x NR register tile: acc = pa[MR, kc] @ pb[kc, NR]; then C = alpha*acc + beta*C on the
@@ -172,14 +180,14 @@ unsafe fn micro(
     alpha: f32,
     beta: f32,
 ) {
-    if rows == MR && cols == NR && alpha == 1.0 && (beta == 0.0 || beta == 1.0) {
-        // The common case: the generated kernel writes (or adds into) C itself.
-        tile_6x8(kc, pa, pb, c, ldc * 4, (beta != 0.0) as u32);
+    if cols == NR && alpha == 1.0 && (beta == 0.0 || beta == 1.0) {
+        // The common case: the generated kernel writes (or adds into) C's rows itself.
+        tile_6x8(kc, pa, pb, c, ldc * 4, (beta != 0.0) as u32, rows);
         return;
     }
     let mut tmp = [f32x4_splat(0.0); MR * NR / 4];
     let t = tmp.as_mut_ptr() as *mut f32;
-    tile_6x8(kc, pa, pb, t, NR * 4, 0);
+    tile_6x8(kc, pa, pb, t, NR * 4, 0, MR);
     let va = f32x4_splat(alpha);
     if rows == MR && cols == NR {
         let vb = f32x4_splat(beta);
