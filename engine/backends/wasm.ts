@@ -49,6 +49,12 @@ const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3,
 const BACKWARD_OPS = new Set<UnaryOp>(["relu", "gelu", "tanh", "sigmoid"]);
 /** Below this much work (elements or flops/64) a kernel runs on the main thread only. */
 const PARALLEL_MIN = 1 << 15;
+/** GEMM register tile rows and row-block cap (MR, MC in kernels/engine/src/gemm.rs). */
+const GEMM_MR = 6, GEMM_MC = 144;
+/** Single products from this many multiply-adds share one packed B across threads. */
+const SHARED_B_MIN_MACS = 1 << 24;
+/** ... as long as the packed B stays under this many floats (64 MiB). */
+const SHARED_B_MAX_FLOATS = 1 << 24;
 /**
  * Default for WasmBackendOptions.columnBatchMaxOhw: convolutions whose output plane has at most
  * this many positions use the batch-column path (one [CKK, N*OH*OW] column matrix and one GEMM
@@ -191,6 +197,14 @@ class WasmBackend implements Backend {
     this.span(B, ob, (batch - 1) * p.strideB + K * N, "matmul B");
     this.span(C, oc, (batch - 1) * p.strideC + M * N, "matmul C");
     const flops = batch * M * N * K;
+    const nt = this.par(flops / 32);
+    if (batch === 1 && nt > 1 && M * N * K >= SHARED_B_MIN_MACS) {
+      const pbFloats = this.call0("gemm_shared_b_floats", N, K);
+      if (pbFloats <= SHARED_B_MAX_FLOATS) {
+        this.matmulSharedB(A.ptr + 4 * oa, B.ptr + 4 * ob, C.ptr + 4 * oc, p, nt, pbFloats);
+        return;
+      }
+    }
     this.ensureScratch(this.gemmWs, 0);
     this.pool.run("gemm", [
       batch,
@@ -209,7 +223,40 @@ class WasmBackend implements Backend {
       p.beta ?? 0,
       this.scratch,
       this.gemmWs,
-    ], this.par(flops / 32));
+    ], nt);
+  }
+
+  /**
+   * One product on `nt` threads: B packed once into shared panels, then threads claim blocks of
+   * C's rows (about six per thread, so a thread slowed by the host holds up little).
+   */
+  private matmulSharedB(
+    a: number,
+    b: number,
+    c: number,
+    p: MatmulParams,
+    nt: number,
+    pbFloats: number,
+  ): void {
+    const { M, N, K } = p;
+    const pb = this.ensureScratch(this.gemmWs, 4 * pbFloats);
+    this.pool.run("gemm_pack_b_shared", [N, K, b, p.transB ? 1 : 0, pb], nt);
+    const rowsPerBlock = Math.ceil(M / (6 * nt) / GEMM_MR) * GEMM_MR;
+    const mstep = Math.min(GEMM_MC, Math.max(GEMM_MR, rowsPerBlock));
+    this.pool.run("gemm_rows_shared_b", [
+      M,
+      N,
+      K,
+      a,
+      p.transA ? 1 : 0,
+      c,
+      p.alpha ?? 1,
+      p.beta ?? 0,
+      pb,
+      mstep,
+      this.scratch,
+      this.gemmWs,
+    ], nt);
   }
 
   conv2d(x: Buf, w: Buf, bias: Buf | null, y: Buf, p: Conv2dParams): void {

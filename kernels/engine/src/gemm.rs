@@ -6,6 +6,7 @@
 //! NR-wide panels, MC rows of A packed into MR-tall panels, an MR x NR micro-kernel in registers.
 
 use core::arch::wasm32::*;
+use crate::util::f32p;
 
 pub const MR: usize = 6;
 pub const NR: usize = 8;
@@ -422,4 +423,99 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
 #[no_mangle]
 pub extern "C" fn gemm_ws_bytes() -> u32 {
     (WS_FLOATS * 4) as u32
+}
+
+// ---- One product on all threads with a shared packed B: phase 1 packs B once (panels split
+// over threads), phase 2 hands out blocks of C's rows (each thread packs only its own A rows).
+// Unlike splitting the output into one chunk per thread, no operand is packed twice and a thread
+// that falls behind (a busy host core) holds up at most one small row block.
+
+/// k-block height shared by both phases (equal blocks, as in `gemm_core`).
+fn k_step(k: usize) -> usize {
+    let blocks = (k + KC - 1) / KC;
+    (k + blocks - 1) / blocks
+}
+
+/// Floats of the shared packed B for an n x k operand: k rows of n columns rounded up to NR.
+#[no_mangle]
+pub extern "C" fn gemm_shared_b_floats(n: u32, k: u32) -> u32 {
+    ((n as usize + NR - 1) / NR * NR * k as usize) as u32
+}
+
+/// Phase 1: packs op(B) [k, n] into `pb`: k block p0 (height kc) at pb + p0 * npad, its NR-column
+/// panels one after another (panel j at + j*NR*kc). Panels are split over threads.
+#[no_mangle]
+pub unsafe extern "C" fn gemm_pack_b_shared(
+    tid: u32, nt: u32, n: u32, k: u32, b: u32, trans_b: u32, pb: u32,
+) {
+    let (n, k) = (n as usize, k as usize);
+    let (brs, bcs) = if trans_b != 0 { (1isize, k as isize) } else { (n as isize, 1isize) };
+    let mb = Mat { ptr: b as usize as *const f32, rs: brs, cs: bcs };
+    let npanels = (n + NR - 1) / NR;
+    let (j0, j1) = crate::util::split(npanels, tid as usize, nt as usize);
+    if j0 >= j1 {
+        return;
+    }
+    let (c0, c1) = (j0 * NR, (j1 * NR).min(n));
+    let npad = npanels * NR;
+    let kstep = k_step(k);
+    let mut pc = 0;
+    while pc < k {
+        let kc = (k - pc).min(kstep);
+        pack_b(&mb, pc, c0, kc, c1 - c0, f32p(pb).add(pc * npad + c0 * kc));
+        pc += kstep;
+    }
+}
+
+/// Phase 2: C = alpha * op(A) @ B + beta * C with B packed by `gemm_pack_b_shared`; threads claim
+/// blocks of `mstep` rows of C (a multiple of MR, at most MC).
+#[no_mangle]
+pub unsafe extern "C" fn gemm_rows_shared_b(
+    tid: u32, nt: u32, m: u32, n: u32, k: u32, a: u32, trans_a: u32, c: u32,
+    alpha: f32, beta: f32, pb: u32, mstep: u32, ws: u32, ws_stride: u32,
+) {
+    let _ = nt;
+    let (m, n, k, mstep) = (m as usize, n as usize, k as usize, mstep as usize);
+    let (ars, acs) = if trans_a != 0 { (1isize, m as isize) } else { (k as isize, 1isize) };
+    let ma = Mat { ptr: a as usize as *const f32, rs: ars, cs: acs };
+    let pa = f32p(ws + tid * ws_stride);
+    let c = f32p(c);
+    let npad = (n + NR - 1) / NR * NR;
+    let kstep = k_step(k);
+    loop {
+        let ic = crate::util::next_item() * mstep;
+        if ic >= m {
+            break;
+        }
+        let mc = (m - ic).min(mstep);
+        let mut pc = 0;
+        while pc < k {
+            let kc = (k - pc).min(kstep);
+            let beta_eff = if pc == 0 { beta } else { 1.0 };
+            pack_a(&ma, ic, pc, mc, kc, pa);
+            let pbk = f32p(pb).add(pc * npad);
+            let mut jr = 0;
+            while jr < n {
+                let cols = (n - jr).min(NR);
+                let mut ir = 0;
+                while ir < mc {
+                    let rows = (mc - ir).min(MR);
+                    micro(
+                        kc,
+                        pa.add(ir * kc),
+                        pbk.add(jr * kc),
+                        c.add((ic + ir) * n + jr),
+                        n,
+                        rows,
+                        cols,
+                        alpha,
+                        beta_eff,
+                    );
+                    ir += MR;
+                }
+                jr += NR;
+            }
+            pc += kstep;
+        }
+    }
 }

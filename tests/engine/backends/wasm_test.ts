@@ -106,6 +106,9 @@ Deno.test(
       [1, 200, 8, 600, true, false, 1, 0],
       // Three k blocks (the micro-kernel adds into C), transposed B, k not a multiple of 4.
       [1, 50, 70, 1030, false, true, 1, 1],
+      // >= 2^24 multiply-adds: B packed once and shared, threads claim blocks of C's rows.
+      [1, 130, 260, 520, false, false, 1, 0.5],
+      [1, 200, 100, 1100, true, true, 0.5, 1],
     ];
     let seed = 1;
     for (const [batch, M, N, K, transA, transB, alpha, beta] of cases) {
