@@ -218,6 +218,33 @@ unsafe fn micro(
     }
 }
 
+/// C[mc, nc] (ldc apart) = alpha * (packed A block [mc, kc]) @ (packed B panels [kc, nc]) + beta*C:
+/// the loops over NR-column B panels (L1) and MR-row A panels (L2) around the micro-kernel.
+#[allow(clippy::too_many_arguments)]
+unsafe fn macro_kernel(
+    mc: usize,
+    nc: usize,
+    kc: usize,
+    pa: *const f32,
+    pb: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    let mut jr = 0;
+    while jr < nc {
+        let cols = (nc - jr).min(NR);
+        let mut ir = 0;
+        while ir < mc {
+            let rows = (mc - ir).min(MR);
+            micro(kc, pa.add(ir * kc), pb.add(jr * kc), c.add(ir * ldc + jr), ldc, rows, cols, alpha, beta);
+            ir += MR;
+        }
+        jr += NR;
+    }
+}
+
 /// Single-threaded GEMM on strided views; C rows are `ldc` apart with unit column stride.
 /// `ws` must hold WS_FLOATS floats.
 pub unsafe fn gemm_st(
@@ -266,7 +293,7 @@ pub unsafe fn gemm_core<PB: Fn(usize, usize, usize, usize, *mut f32)>(
     let pa = ws;
     let pb = ws.add((MC + MR) * KC);
     // Equal-sized k and m blocks (no thin remainder block), m blocks whole micro-panels.
-    let kstep = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
+    let kstep = k_step(k);
     let mblocks = (m + MC - 1) / MC;
     let mstep = (((m + mblocks - 1) / mblocks + MR - 1) / MR * MR).min(MC);
     let mut jc = 0;
@@ -281,28 +308,7 @@ pub unsafe fn gemm_core<PB: Fn(usize, usize, usize, usize, *mut f32)>(
             while ic < m {
                 let mc = (m - ic).min(mstep);
                 pack_a(a, ic, pc, mc, kc, pa);
-                let mut jr = 0;
-                while jr < nc {
-                    let cols = (nc - jr).min(NR);
-                    let pbj = pb.add(jr * kc);
-                    let mut ir = 0;
-                    while ir < mc {
-                        let rows = (mc - ir).min(MR);
-                        micro(
-                            kc,
-                            pa.add(ir * kc),
-                            pbj,
-                            c.add((ic + ir) * ldc + jc + jr),
-                            ldc,
-                            rows,
-                            cols,
-                            alpha,
-                            beta_eff,
-                        );
-                        ir += MR;
-                    }
-                    jr += NR;
-                }
+                macro_kernel(mc, nc, kc, pa, pb, c.add(ic * ldc + jc), ldc, alpha, beta_eff);
                 ic += mstep;
             }
             pc += kstep;
@@ -430,7 +436,8 @@ pub extern "C" fn gemm_ws_bytes() -> u32 {
 // Unlike splitting the output into one chunk per thread, no operand is packed twice and a thread
 // that falls behind (a busy host core) holds up at most one small row block.
 
-/// k-block height shared by both phases (equal blocks, as in `gemm_core`).
+/// k-block height: k in equal blocks of at most KC (no thin remainder block). Every path uses it,
+/// so a product's k summation order (and result) does not depend on how it was split.
 fn k_step(k: usize) -> usize {
     let blocks = (k + KC - 1) / KC;
     (k + blocks - 1) / blocks
@@ -494,27 +501,7 @@ pub unsafe extern "C" fn gemm_rows_shared_b(
             let beta_eff = if pc == 0 { beta } else { 1.0 };
             pack_a(&ma, ic, pc, mc, kc, pa);
             let pbk = f32p(pb).add(pc * npad);
-            let mut jr = 0;
-            while jr < n {
-                let cols = (n - jr).min(NR);
-                let mut ir = 0;
-                while ir < mc {
-                    let rows = (mc - ir).min(MR);
-                    micro(
-                        kc,
-                        pa.add(ir * kc),
-                        pbk.add(jr * kc),
-                        c.add((ic + ir) * n + jr),
-                        n,
-                        rows,
-                        cols,
-                        alpha,
-                        beta_eff,
-                    );
-                    ir += MR;
-                }
-                jr += NR;
-            }
+            macro_kernel(mc, n, kc, pa, pbk, c.add(ic * n), n, alpha, beta_eff);
             pc += kstep;
         }
     }
