@@ -33,6 +33,9 @@ const { values: args } = parseArgs({
     "no-unchecked": { type: "boolean", default: false },
     // Internal: run one wasm round and print its timings as JSON (the unchecked child).
     "child-json": { type: "boolean", default: false },
+    // Internal: time the matmul on one thread and print the timing as JSON (the host-ceiling
+    // children, several at once).
+    "child-matmul-1t": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -201,6 +204,39 @@ if (args["child-json"]) {
   console.log(JSON.stringify(await wasmRound()));
   Deno.exit(0);
 }
+if (args["child-matmul-1t"]) {
+  const be1 = await createWasmBackend({ threads: 1 });
+  console.log(JSON.stringify(await benchMatmul(be1)));
+  be1.destroy();
+  Deno.exit(0);
+}
+
+/**
+ * The host's ceiling for independent work: `threads` separate processes each time the matmul on
+ * one thread, all at once. Returned as the timing one process would need for the combined rate.
+ */
+async function processesRound(): Promise<Timing | string> {
+  const self = new URL(import.meta.url).pathname;
+  try {
+    const runs = await Promise.all(
+      Array.from({ length: threads }, () =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", self, "--child-matmul-1t", "--reps", String(reps)],
+          stdout: "piped",
+          stderr: "piped",
+        }).output()),
+    );
+    const timings: Timing[] = [];
+    for (const r of runs) {
+      if (!r.success) return `matmul child failed: ${new TextDecoder().decode(r.stderr).trim()}`;
+      timings.push(JSON.parse(new TextDecoder().decode(r.stdout)));
+    }
+    const rate = (f: (t: Timing) => number) => timings.reduce((a, t) => a + 1 / f(t), 0);
+    return { median: 1 / rate((t) => t.median), min: 1 / rate((t) => t.min) };
+  } catch (e) {
+    return `cannot run the matmul children: ${(e as Error).message}`;
+  }
+}
 
 /** One wasm round in a child Deno whose wasm code has no software bounds checks. */
 async function uncheckedRound(): Promise<Record<string, Timing> | string> {
@@ -250,6 +286,11 @@ async function wasmRound(): Promise<Record<string, Timing>> {
     const be1 = await createWasmBackend({ threads: 1 });
     r.matmul_1t = await benchMatmul(be1);
     be1.destroy();
+    if (!args["child-json"]) {
+      const procs = await processesRound();
+      if (typeof procs === "string") console.log(`host ceiling: ${procs}`);
+      else r.matmul_procs = procs;
+    }
   }
   return r;
 }
@@ -279,6 +320,7 @@ if (typeof unchecked === "string") console.log(`wasm unchecked: ${unchecked}`);
 const rows: [string, string, number][] = [
   ["matmul", "matmul 1024^3", matmulFlops],
   ["matmul_1t", "matmul 1024^3 on 1 thread", matmulFlops],
+  ["matmul_procs", `matmul, ${threads} processes x 1 thread`, matmulFlops],
   ["conv_fwd", "conv3x3 64->64 56x56 b16 fwd", convFwdFlops],
   ["conv_fwd_bwd", "conv3x3 64->64 56x56 b16 fwd+bwd", 3 * convFwdFlops],
   ["decoder_fwd_bwd", "decoder H512 A8 T30 S49 b16 fwd+bwd", decoderFlops],
@@ -337,6 +379,10 @@ const perCycle = (side: Record<string, Timing> | string) =>
     ? NaN
     : matmulFlops / side.matmul_1t.median / (ghz * 1e9);
 const hostNotes = {
+  /** N independent one-thread processes at once over one: what the host gives independent work. */
+  matmulProcessesScaling: ours.matmul_procs && ours.matmul_1t
+    ? ours.matmul_1t.median / ours.matmul_procs.median
+    : NaN,
   matmulThreadScaling: {
     wasm: scaling(ours),
     wasmUnchecked: scaling(unchecked),
@@ -352,7 +398,8 @@ if (threads > 1) {
   const sc = hostNotes.matmulThreadScaling, pc = hostNotes.matmul1tFlopPerCycle;
   console.log(
     `matmul speed-up ${threads} threads over 1: wasm ${sc.wasm.toFixed(2)}x, unchecked ` +
-      `${sc.wasmUnchecked.toFixed(2)}x, torch ${sc.torch.toFixed(2)}x`,
+      `${sc.wasmUnchecked.toFixed(2)}x, torch ${sc.torch.toFixed(2)}x; ${threads} separate ` +
+      `1-thread wasm processes at once: ${hostNotes.matmulProcessesScaling.toFixed(2)}x`,
   );
   console.log(
     `matmul on 1 thread, FLOP/cycle at ${ghz.toFixed(3)} GHz: wasm ${pc.wasm.toFixed(1)}, ` +
