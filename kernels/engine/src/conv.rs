@@ -127,31 +127,86 @@ unsafe fn col2im_channels(col: *const f32, dx: *mut f32, g: &Geom, c0: usize, c1
 /// [C, H, W] into NR-column panels, reading the image directly (implicit im2col).
 unsafe fn pack_b_im2col(x: *const f32, g: &Geom, p0: usize, j0: usize, kc: usize, nc: usize, dst: *mut f32) {
     let ohw = g.ohw();
+    // Row p's tap (c, ky, kx): its image offset c*H*W + ky*W + kx, and (ky, kx) (kc <= KC).
+    let mut tap = [0u32; crate::gemm::KC];
+    let mut kyx = [(0u16, 0u16); crate::gemm::KC];
+    {
+        let (mut c, mut ky, mut kx) = (p0 / (g.kh * g.kw), (p0 / g.kw) % g.kh, p0 % g.kw);
+        for p in 0..kc {
+            tap[p] = (c * g.h * g.w + ky * g.w + kx) as u32;
+            kyx[p] = (ky as u16, kx as u16);
+            kx += 1;
+            if kx == g.kw {
+                kx = 0;
+                ky += 1;
+                if ky == g.kh {
+                    ky = 0;
+                    c += 1;
+                }
+            }
+        }
+    }
+    // Output position of the panel's first column, stepped without division.
+    let (mut oy0, mut ox0) = (j0 / g.ow, j0 % g.ow);
     let mut d = dst;
     let mut jr = 0;
     while jr < nc {
-        // Output positions of this panel's columns (usize::MAX past the end).
-        let mut oy = [usize::MAX; NR];
-        let mut ox = [0usize; NR];
-        for t in 0..NR {
-            let q = j0 + jr + t;
-            if jr + t < nc && q < ohw {
-                oy[t] = q / g.ow;
-                ox[t] = q % g.ow;
-            }
-        }
-        let one_row = oy[NR - 1] != usize::MAX && oy[0] == oy[NR - 1] && g.stride == 1;
-        let (mut c, mut ky, mut kx) = (p0 / (g.kh * g.kw), (p0 / g.kw) % g.kh, p0 % g.kw);
-        for p in 0..kc {
-            let dp = d.add(p * NR);
-            let xc = x.add(c * g.h * g.w);
-            let iy0 = (oy[0] * g.stride + ky) as isize - g.pad as isize;
-            let ix0 = (ox[0] + kx) as isize - g.pad as isize;
-            if one_row && iy0 >= 0 && iy0 < g.h as isize && ix0 >= 0 && ix0 as usize + NR <= g.w {
-                let s = xc.add(iy0 as usize * g.w + ix0 as usize);
+        // Interior panel: NR outputs on one row (stride 1) whose every tap is inside the image.
+        let interior = g.stride == 1
+            && jr + NR <= nc
+            && ox0 + NR <= g.ow
+            && oy0 >= g.pad
+            && oy0 + g.kh <= g.h + g.pad
+            && ox0 >= g.pad
+            && ox0 + NR + g.kw <= g.w + g.pad + 1;
+        if interior {
+            let base = x.add((oy0 - g.pad) * g.w + ox0 - g.pad);
+            for p in 0..kc {
+                let s = base.add(tap[p] as usize);
+                let dp = d.add(p * NR);
                 v128_store(dp as *mut v128, v128_load(s as *const v128));
                 v128_store(dp.add(4) as *mut v128, v128_load(s.add(4) as *const v128));
-            } else {
+            }
+        } else if g.stride == 1 && jr + NR <= nc && ox0 + NR <= g.ow && j0 + jr + NR <= ohw {
+            // NR outputs on one row: whole-vector copies for the taps inside the image.
+            let (w, h, pad) = (g.w as isize, g.h as isize, g.pad as isize);
+            let origin = (oy0 as isize - pad) * w + ox0 as isize - pad;
+            for p in 0..kc {
+                let dp = d.add(p * NR);
+                let (ky, kx) = (kyx[p].0 as isize, kyx[p].1 as isize);
+                let (iy, ix0) = (oy0 as isize + ky - pad, ox0 as isize + kx - pad);
+                let s = x.wrapping_offset(origin + tap[p] as isize);
+                if iy >= 0 && iy < h && ix0 >= 0 && ix0 + NR as isize <= w {
+                    v128_store(dp as *mut v128, v128_load(s as *const v128));
+                    v128_store(dp.add(4) as *mut v128, v128_load(s.add(4) as *const v128));
+                } else {
+                    for t in 0..NR {
+                        let ix = ix0 + t as isize;
+                        let inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                        *dp.add(t) = if inside { *s.wrapping_offset(t as isize) } else { 0.0 };
+                    }
+                }
+            }
+        } else {
+            // Output positions of this panel's columns (usize::MAX past the end).
+            let mut oy = [usize::MAX; NR];
+            let mut ox = [0usize; NR];
+            let (mut y, mut xx) = (oy0, ox0);
+            for t in 0..NR {
+                if jr + t < nc && j0 + jr + t < ohw {
+                    oy[t] = y;
+                    ox[t] = xx;
+                }
+                xx += 1;
+                if xx == g.ow {
+                    xx = 0;
+                    y += 1;
+                }
+            }
+            let (mut c, mut ky, mut kx) = (p0 / (g.kh * g.kw), (p0 / g.kw) % g.kh, p0 % g.kw);
+            for p in 0..kc {
+                let dp = d.add(p * NR);
+                let xc = x.add(c * g.h * g.w);
                 for t in 0..NR {
                     let mut v = 0.0;
                     if oy[t] != usize::MAX {
@@ -163,16 +218,21 @@ unsafe fn pack_b_im2col(x: *const f32, g: &Geom, p0: usize, j0: usize, kc: usize
                     }
                     *dp.add(t) = v;
                 }
-            }
-            kx += 1;
-            if kx == g.kw {
-                kx = 0;
-                ky += 1;
-                if ky == g.kh {
-                    ky = 0;
-                    c += 1;
+                kx += 1;
+                if kx == g.kw {
+                    kx = 0;
+                    ky += 1;
+                    if ky == g.kh {
+                        ky = 0;
+                        c += 1;
+                    }
                 }
             }
+        }
+        ox0 += NR;
+        while ox0 >= g.ow {
+            ox0 -= g.ow;
+            oy0 += 1;
         }
         d = d.add(NR * kc);
         jr += NR;

@@ -189,6 +189,7 @@ Deno.test({ name: "wasm: conv2d forward/backward vs ref", ...opts }, async () =>
     convParams(2, 3, 17, 17, 8, 7, 2, 3),
     convParams(2, 6, 8, 8, 4, 1, 2, 0), // strided 1x1 (downsample)
     convParams(1, 32, 14, 14, 32, 3, 1, 1),
+    convParams(3, 64, 12, 20, 8, 3, 1, 1), // C*9 = 576: two k blocks, the second from tap (32, 0, 0)
   ];
   let seed = 100;
   for (const p of shapes) {
