@@ -203,10 +203,10 @@ unsafe fn pack_b_im2col(x: *const f32, g: &Geom, p0: usize, j0: usize, kc: usize
                     y += 1;
                 }
             }
-            let (mut c, mut ky, mut kx) = (p0 / (g.kh * g.kw), (p0 / g.kw) % g.kh, p0 % g.kw);
             for p in 0..kc {
                 let dp = d.add(p * NR);
-                let xc = x.add(c * g.h * g.w);
+                let (ky, kx) = (kyx[p].0 as usize, kyx[p].1 as usize);
+                let xc = x.add(tap[p] as usize - ky * g.w - kx); // channel c's plane
                 for t in 0..NR {
                     let mut v = 0.0;
                     if oy[t] != usize::MAX {
@@ -217,15 +217,6 @@ unsafe fn pack_b_im2col(x: *const f32, g: &Geom, p0: usize, j0: usize, kc: usize
                         }
                     }
                     *dp.add(t) = v;
-                }
-                kx += 1;
-                if kx == g.kw {
-                    kx = 0;
-                    ky += 1;
-                    if ky == g.kh {
-                        ky = 0;
-                        c += 1;
-                    }
                 }
             }
         }
