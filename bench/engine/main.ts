@@ -211,57 +211,49 @@ if (args["child-matmul-1t"]) {
   Deno.exit(0);
 }
 
+/** Runs this script in a child Deno (with `v8Flags`) and parses the JSON it prints. */
+async function runChild<T>(what: string, v8Flags: string[], flags: string[]): Promise<T | string> {
+  try {
+    const self = new URL(import.meta.url).pathname;
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", ...v8Flags, self, ...flags, "--reps", String(reps)],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!r.success) return `${what} failed: ${new TextDecoder().decode(r.stderr).trim()}`;
+    return JSON.parse(new TextDecoder().decode(r.stdout));
+  } catch (e) {
+    return `cannot run ${what}: ${(e as Error).message}`;
+  }
+}
+
 /**
  * The host's ceiling for independent work: `threads` separate processes each time the matmul on
  * one thread, all at once. Returned as the timing one process would need for the combined rate.
  */
 async function processesRound(): Promise<Timing | string> {
-  const self = new URL(import.meta.url).pathname;
-  try {
-    const runs = await Promise.all(
-      Array.from({ length: threads }, () =>
-        new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", self, "--child-matmul-1t", "--reps", String(reps)],
-          stdout: "piped",
-          stderr: "piped",
-        }).output()),
-    );
-    const timings: Timing[] = [];
-    for (const r of runs) {
-      if (!r.success) return `matmul child failed: ${new TextDecoder().decode(r.stderr).trim()}`;
-      timings.push(JSON.parse(new TextDecoder().decode(r.stdout)));
-    }
-    const rate = (f: (t: Timing) => number) => timings.reduce((a, t) => a + 1 / f(t), 0);
-    return { median: 1 / rate((t) => t.median), min: 1 / rate((t) => t.min) };
-  } catch (e) {
-    return `cannot run the matmul children: ${(e as Error).message}`;
+  const runs = await Promise.all(
+    Array.from(
+      { length: threads },
+      () => runChild<Timing>("a matmul child", [], ["--child-matmul-1t"]),
+    ),
+  );
+  const timings: Timing[] = [];
+  for (const t of runs) {
+    if (typeof t === "string") return t;
+    timings.push(t);
   }
+  const rate = (f: (t: Timing) => number) => timings.reduce((a, t) => a + 1 / f(t), 0);
+  return { median: 1 / rate((t) => t.median), min: 1 / rate((t) => t.min) };
 }
 
 /** One wasm round in a child Deno whose wasm code has no software bounds checks. */
-async function uncheckedRound(): Promise<Record<string, Timing> | string> {
-  const self = new URL(import.meta.url).pathname;
-  try {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--v8-flags=--no-wasm-bounds-checks",
-        self,
-        "--child-json",
-        "--threads",
-        String(threads),
-        "--reps",
-        String(reps),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!r.success) return `unchecked child failed: ${new TextDecoder().decode(r.stderr).trim()}`;
-    return JSON.parse(new TextDecoder().decode(r.stdout));
-  } catch (e) {
-    return `cannot run the unchecked child: ${(e as Error).message}`;
-  }
+function uncheckedRound(): Promise<Record<string, Timing> | string> {
+  return runChild(
+    "the unchecked child",
+    ["--v8-flags=--no-wasm-bounds-checks"],
+    ["--child-json", "--threads", String(threads)],
+  );
 }
 
 const ghz = clockGHz();
@@ -286,11 +278,6 @@ async function wasmRound(): Promise<Record<string, Timing>> {
     const be1 = await createWasmBackend({ threads: 1 });
     r.matmul_1t = await benchMatmul(be1);
     be1.destroy();
-    if (!args["child-json"]) {
-      const procs = await processesRound();
-      if (typeof procs === "string") console.log(`host ceiling: ${procs}`);
-      else r.matmul_procs = procs;
-    }
   }
   return r;
 }
@@ -303,6 +290,11 @@ let unchecked: Record<string, Timing> | string = args["no-unchecked"]
   : {};
 for (let round = 0; round < rounds; round++) {
   keepBest(ours, await wasmRound());
+  if (threads > 1) {
+    const procs = await processesRound();
+    if (typeof procs === "string") console.log(`host ceiling: ${procs}`);
+    else keepBest(ours, { matmul_procs: procs });
+  }
   if (typeof unchecked !== "string") {
     const u = await uncheckedRound();
     if (typeof u === "string") unchecked = u;

@@ -49,8 +49,6 @@ const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3,
 const BACKWARD_OPS = new Set<UnaryOp>(["relu", "gelu", "tanh", "sigmoid"]);
 /** Below this much work (elements or flops/64) a kernel runs on the main thread only. */
 const PARALLEL_MIN = 1 << 15;
-/** GEMM register tile rows and row-block cap (MR, MC in kernels/engine/src/gemm.rs). */
-const GEMM_MR = 6, GEMM_MC = 144;
 /** Single products from this many multiply-adds share one packed B across threads. */
 const SHARED_B_MIN_MACS = 1 << 24;
 /** ... as long as the packed B stays under this many floats (64 MiB). */
@@ -241,8 +239,6 @@ class WasmBackend implements Backend {
     const { M, N, K } = p;
     const pb = this.ensureScratch(this.gemmWs, 4 * pbFloats);
     this.pool.run("gemm_pack_b_shared", [N, K, b, p.transB ? 1 : 0, pb], nt);
-    const rowsPerBlock = Math.ceil(M / (6 * nt) / GEMM_MR) * GEMM_MR;
-    const mstep = Math.min(GEMM_MC, Math.max(GEMM_MR, rowsPerBlock));
     this.pool.run("gemm_rows_shared_b", [
       M,
       N,
@@ -253,7 +249,6 @@ class WasmBackend implements Backend {
       p.alpha ?? 1,
       p.beta ?? 0,
       pb,
-      mstep,
       this.scratch,
       this.gemmWs,
     ], nt);

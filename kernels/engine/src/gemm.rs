@@ -26,6 +26,16 @@ pub struct Mat {
 }
 
 impl Mat {
+    /// The rows x cols operand at `ptr`: stored row-major, or as its transpose ([cols, rows]
+    /// row-major) when `trans` is not 0.
+    pub fn view(ptr: *const f32, rows: usize, cols: usize, trans: u32) -> Mat {
+        if trans != 0 {
+            Mat { ptr, rs: 1, cs: rows as isize }
+        } else {
+            Mat { ptr, rs: cols as isize, cs: 1 }
+        }
+    }
+
     #[inline(always)]
     pub unsafe fn at(&self, i: usize, j: usize) -> *const f32 {
         self.ptr.offset(i as isize * self.rs + j as isize * self.cs)
@@ -373,18 +383,8 @@ pub unsafe extern "C" fn gemm(
     let (tid, nt) = (tid as usize, nt as usize);
     let (batch, m, n, k) = (batch as usize, m as usize, n as usize, k as usize);
     let wsp = (ws as usize + tid * ws_stride as usize) as *mut f32;
-    let (ars, acs) = if trans_a != 0 { (1isize, m as isize) } else { (k as isize, 1isize) };
-    let (brs, bcs) = if trans_b != 0 { (1isize, k as isize) } else { (n as isize, 1isize) };
-    let mat_a = |bi: usize| Mat {
-        ptr: (a as usize as *const f32).add(bi * stride_a as usize),
-        rs: ars,
-        cs: acs,
-    };
-    let mat_b = |bi: usize| Mat {
-        ptr: (b as usize as *const f32).add(bi * stride_b as usize),
-        rs: brs,
-        cs: bcs,
-    };
+    let mat_a = |bi: usize| Mat::view(f32p(a).add(bi * stride_a as usize), m, k, trans_a);
+    let mat_b = |bi: usize| Mat::view(f32p(b).add(bi * stride_b as usize), k, n, trans_b);
     let cp = |bi: usize| (c as usize as *mut f32).add(bi * stride_c as usize);
     // Work items: whole products when there are enough, else chunks of each product's output
     // along its longer side, as few as give every thread the same number (each chunk repacks
@@ -443,10 +443,15 @@ fn k_step(k: usize) -> usize {
     (k + blocks - 1) / blocks
 }
 
+/// n rounded up to whole NR-column panels.
+fn padded_cols(n: usize) -> usize {
+    (n + NR - 1) / NR * NR
+}
+
 /// Floats of the shared packed B for an n x k operand: k rows of n columns rounded up to NR.
 #[no_mangle]
 pub extern "C" fn gemm_shared_b_floats(n: u32, k: u32) -> u32 {
-    ((n as usize + NR - 1) / NR * NR * k as usize) as u32
+    (padded_cols(n as usize) * k as usize) as u32
 }
 
 /// Phase 1: packs op(B) [k, n] into `pb`: k block p0 (height kc) at pb + p0 * npad, its NR-column
@@ -456,15 +461,13 @@ pub unsafe extern "C" fn gemm_pack_b_shared(
     tid: u32, nt: u32, n: u32, k: u32, b: u32, trans_b: u32, pb: u32,
 ) {
     let (n, k) = (n as usize, k as usize);
-    let (brs, bcs) = if trans_b != 0 { (1isize, k as isize) } else { (n as isize, 1isize) };
-    let mb = Mat { ptr: b as usize as *const f32, rs: brs, cs: bcs };
-    let npanels = (n + NR - 1) / NR;
-    let (j0, j1) = crate::util::split(npanels, tid as usize, nt as usize);
+    let mb = Mat::view(f32p(b), k, n, trans_b);
+    let npad = padded_cols(n);
+    let (j0, j1) = crate::util::split(npad / NR, tid as usize, nt as usize);
     if j0 >= j1 {
         return;
     }
     let (c0, c1) = (j0 * NR, (j1 * NR).min(n));
-    let npad = npanels * NR;
     let kstep = k_step(k);
     let mut pc = 0;
     while pc < k {
@@ -475,19 +478,19 @@ pub unsafe extern "C" fn gemm_pack_b_shared(
 }
 
 /// Phase 2: C = alpha * op(A) @ B + beta * C with B packed by `gemm_pack_b_shared`; threads claim
-/// blocks of `mstep` rows of C (a multiple of MR, at most MC).
+/// blocks of C's rows, about six per thread (a multiple of MR, at most MC rows each).
 #[no_mangle]
 pub unsafe extern "C" fn gemm_rows_shared_b(
     tid: u32, nt: u32, m: u32, n: u32, k: u32, a: u32, trans_a: u32, c: u32,
-    alpha: f32, beta: f32, pb: u32, mstep: u32, ws: u32, ws_stride: u32,
+    alpha: f32, beta: f32, pb: u32, ws: u32, ws_stride: u32,
 ) {
-    let _ = nt;
-    let (m, n, k, mstep) = (m as usize, n as usize, k as usize, mstep as usize);
-    let (ars, acs) = if trans_a != 0 { (1isize, m as isize) } else { (k as isize, 1isize) };
-    let ma = Mat { ptr: a as usize as *const f32, rs: ars, cs: acs };
+    let (m, n, k, nt) = (m as usize, n as usize, k as usize, nt as usize);
+    let mstep = ((m + 6 * nt - 1) / (6 * nt) + MR - 1) / MR * MR;
+    let mstep = mstep.clamp(MR, MC);
+    let ma = Mat::view(f32p(a), m, k, trans_a);
     let pa = f32p(ws + tid * ws_stride);
     let c = f32p(c);
-    let npad = (n + NR - 1) / NR * NR;
+    let npad = padded_cols(n);
     let kstep = k_step(k);
     loop {
         let ic = crate::util::next_item() * mstep;
