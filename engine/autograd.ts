@@ -37,12 +37,12 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, exclusive: boolean): void {
       leaf.grad = g.view(leaf.shape).persist();
     } else {
       const copy = empty(be, leaf.shape).persist();
-      be.axpby(g.buf, copy.buf, 1, 0, g.numel);
+      be.axpby({ x: g.buf, y: copy.buf, alpha: 1, beta: 0, n: g.numel });
       leaf.grad = copy;
     }
     leaf.grad.name = leaf.name ? `${leaf.name}.grad` : undefined;
   } else {
-    be.axpby(g.buf, leaf.grad.buf, 1, 1, g.numel);
+    be.axpby({ x: g.buf, y: leaf.grad.buf, alpha: 1, beta: 1, n: g.numel });
   }
 }
 
@@ -96,15 +96,15 @@ export function runBackward(root: Tensor, gradOut?: Tensor): void {
           grads.set(inp, ig.view(inp.shape));
         } else {
           const sum = empty(be, inp.shape);
-          be.binary(
-            "add",
-            prevG.buf,
-            { offset: 0, strides: [1] },
-            ig.buf,
-            { offset: 0, strides: [1] },
-            sum.buf,
-            [inp.numel],
-          );
+          be.binary({
+            op: "add",
+            a: prevG.buf,
+            va: { offset: 0, strides: [1] },
+            b: ig.buf,
+            vb: { offset: 0, strides: [1] },
+            out: sum.buf,
+            shape: [inp.numel],
+          });
           prevG.dispose();
           grads.set(inp, sum);
         }

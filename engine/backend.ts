@@ -110,31 +110,24 @@ export interface Backend {
   // ---- dense linear algebra ----
   matmul(a: Buf, b: Buf, c: Buf, p: MatmulParams): void;
   /** y = conv(x, w) (+ bias[O] when given). x [N,C,H,W], w [O,C,KH,KW], y [N,O,OH,OW]. */
-  conv2d(x: Buf, w: Buf, bias: Buf | null, y: Buf, p: Conv2dParams): void;
+  conv2d(a: Conv2dArgs): void;
   /** dx = conv_transpose(dy, w); overwrites dx [N,C,H,W]. */
-  conv2dBackwardData(dy: Buf, w: Buf, dx: Buf, p: Conv2dParams): void;
+  conv2dBackwardData(a: Conv2dBackwardDataArgs): void;
   /** dw (+)= correlation of x and dy; dw [O,C,KH,KW]. accumulate adds into dw. */
-  conv2dBackwardFilter(x: Buf, dy: Buf, dw: Buf, p: Conv2dParams, accumulate: boolean): void;
+  conv2dBackwardFilter(a: Conv2dBackwardFilterArgs): void;
 
   // ---- elementwise ----
   unary(op: UnaryOp, x: Buf, y: Buf, n: number): void;
   /** dx = dy * f'(x) for relu | gelu | tanh | sigmoid (x is the op's input). */
-  unaryBackward(op: UnaryOp, x: Buf, dy: Buf, dx: Buf, n: number): void;
-  /** out[i] = a[viewA(i)] op b[viewB(i)] over `shape` (out contiguous). */
-  binary(op: BinaryOp, a: Buf, va: View, b: Buf, vb: View, out: Buf, shape: number[]): void;
+  unaryBackward(a: UnaryBackwardArgs): void;
+  /** out[i] = a[va(i)] op b[vb(i)] over `shape` (out contiguous). */
+  binary(a: BinaryArgs): void;
   /** y = alpha * x + beta * y over n elements (beta = 0 overwrites). */
-  axpby(x: Buf, y: Buf, alpha: number, beta: number, n: number): void;
-  /** y[i] = x[view(i)] over `shape` into y at yOffset (contiguous): permute/slice/concat. */
-  copyStrided(x: Buf, vx: View, y: Buf, yOffset: number, shape: number[]): void;
+  axpby(a: AxpbyArgs): void;
+  /** y[yOffset + i] = x[vx(i)] over `shape` (y contiguous): permute/slice/concat. */
+  copyStrided(a: CopyStridedArgs): void;
   /** Sums x viewed as [outer, reduce, inner] over the middle axis into y [outer, inner]. */
-  reduceSum(
-    x: Buf,
-    y: Buf,
-    outer: number,
-    reduce: number,
-    inner: number,
-    accumulate: boolean,
-  ): void;
+  reduceSum(a: ReduceSumArgs): void;
   /** out[0] (+)= sum of squares of x[0..n): for global gradient norms. */
   sumSquares(x: Buf, n: number, out: Buf, accumulate: boolean): void;
   /** x *= min(1, maxNorm / (sqrt(sumsq[0]) + 1e-6)): gradient clipping without readback. */
@@ -144,108 +137,230 @@ export interface Backend {
   /** Row softmax of x [rows, cols] into y. */
   softmax(x: Buf, y: Buf, rows: number, cols: number): void;
   /** dx = y * (dy - sum(dy * y)) per row. */
-  softmaxBackward(y: Buf, dy: Buf, dx: Buf, rows: number, cols: number): void;
+  softmaxBackward(a: SoftmaxBackwardArgs): void;
   /** LayerNorm over the last dim; saves mean/rstd [rows] for backward. */
-  layerNorm(
-    x: Buf,
-    gamma: Buf,
-    beta: Buf,
-    y: Buf,
-    mean: Buf,
-    rstd: Buf,
-    rows: number,
-    cols: number,
-    eps: number,
-  ): void;
+  layerNorm(a: LayerNormArgs): void;
   /** Writes dx; accumulates dgamma/dbeta [cols]. */
-  layerNormBackward(
-    x: Buf,
-    gamma: Buf,
-    mean: Buf,
-    rstd: Buf,
-    dy: Buf,
-    dx: Buf,
-    dgamma: Buf,
-    dbeta: Buf,
-    rows: number,
-    cols: number,
-  ): void;
-  /** Per-channel mean and biased variance of x [N,C,HW] into mean/var [C]. */
-  batchNormStats(x: Buf, mean: Buf, variance: Buf, N: number, C: number, HW: number): void;
-  /** y = (x - mean) * rstd(var, eps) * gamma + beta, per channel. */
-  batchNormApply(
-    x: Buf,
-    mean: Buf,
-    variance: Buf,
-    gamma: Buf,
-    beta: Buf,
-    y: Buf,
-    N: number,
-    C: number,
-    HW: number,
-    eps: number,
-  ): void;
+  layerNormBackward(a: LayerNormBackwardArgs): void;
+  /** Per-channel mean and biased variance of x [N,C,HW] into mean/variance [C]. */
+  batchNormStats(a: BatchNormStatsArgs): void;
+  /** y = (x - mean) * rstd(variance, eps) * gamma + beta, per channel. */
+  batchNormApply(a: BatchNormApplyArgs): void;
   /** Training-mode backward (batch statistics); writes dx, accumulates dgamma/dbeta. */
-  batchNormBackward(
-    x: Buf,
-    mean: Buf,
-    variance: Buf,
-    gamma: Buf,
-    dy: Buf,
-    dx: Buf,
-    dgamma: Buf,
-    dbeta: Buf,
-    N: number,
-    C: number,
-    HW: number,
-    eps: number,
-  ): void;
+  batchNormBackward(a: BatchNormBackwardArgs): void;
   /** Max pool; argmax (i32, index into the input plane) saved for backward. */
   maxPool2d(x: Buf, y: Buf, argmax: Buf, p: Pool2dParams): void;
   maxPool2dBackward(dy: Buf, argmax: Buf, dx: Buf, p: Pool2dParams): void;
 
   // ---- indexing / losses / randomness ----
   /** out[i, :] = table[ids[i], :]; ids i32 [n], table [vocab, dim]. */
-  embedding(ids: Buf, table: Buf, out: Buf, n: number, dim: number): void;
+  embedding(a: EmbeddingArgs): void;
   /** dtable[ids[i], :] += dy[i, :]. */
-  embeddingBackward(ids: Buf, dy: Buf, dtable: Buf, n: number, dim: number): void;
+  embeddingBackward(a: EmbeddingBackwardArgs): void;
   /**
    * Softmax cross-entropy per row of logits [rows, cols] against i32 targets; rows whose target
    * equals ignoreIndex get loss 0. Writes loss [rows] and dlogits = (softmax - onehot) * scale
    * (0 for ignored rows), so the backward is ready without a second pass.
    */
-  crossEntropy(
-    logits: Buf,
-    targets: Buf,
-    loss: Buf,
-    dlogits: Buf,
-    rows: number,
-    cols: number,
-    ignoreIndex: number,
-    scale: number,
-  ): void;
+  crossEntropy(a: CrossEntropyArgs): void;
   /**
    * mask[i] = keep ? 1/(1-p) : 0 where keep = uniform(seed, offset + i) >= p and uniform is
-   * `counterUniform` below: both backends draw the same mask.
+   * `counterUniform` below: every backend draws the same mask.
    */
-  dropoutMask(mask: Buf, n: number, p: number, seed: number, offset: number): void;
+  dropoutMask(a: DropoutMaskArgs): void;
 
   // ---- optimizer ----
   /**
-   * PyTorch SGD without dampening: d = g + wd*w; m = momentum*m + d; w -= lr*m. With m zeroed
-   * before the first step this equals PyTorch's first step (m = d).
+   * PyTorch SGD without dampening: d = g + weightDecay*w; m = momentum*m + d; w -= lr*m. With m
+   * zeroed before the first step this equals PyTorch's first step (m = d).
    */
-  sgdStep(
-    w: Buf,
-    g: Buf,
-    m: Buf,
-    n: number,
-    lr: number,
-    momentum: number,
-    weightDecay: number,
-  ): void;
+  sgdStep(a: SgdStepArgs): void;
   /** slow += alpha * (fast - slow); fast = slow. */
   lookaheadSync(fast: Buf, slow: Buf, n: number, alpha: number): void;
+}
+
+// ---- named operands of the kernels with more than four (one object each, shared by all backends)
+
+/** conv2d: x [N,C,H,W], w [O,C,KH,KW], optional bias [O], y [N,O,OH,OW]. */
+export interface Conv2dArgs {
+  x: Buf;
+  w: Buf;
+  bias: Buf | null;
+  y: Buf;
+  geom: Conv2dParams;
+}
+
+/** conv2dBackwardData: dy [N,O,OH,OW], w [O,C,KH,KW] -> dx [N,C,H,W] (overwritten). */
+export interface Conv2dBackwardDataArgs {
+  dy: Buf;
+  w: Buf;
+  dx: Buf;
+  geom: Conv2dParams;
+}
+
+/** conv2dBackwardFilter: x [N,C,H,W], dy [N,O,OH,OW] -> dw [O,C,KH,KW] (added to if accumulate). */
+export interface Conv2dBackwardFilterArgs {
+  x: Buf;
+  dy: Buf;
+  dw: Buf;
+  geom: Conv2dParams;
+  accumulate: boolean;
+}
+
+export interface UnaryBackwardArgs {
+  op: UnaryOp;
+  x: Buf; // the forward op's input [n]
+  dy: Buf; // [n]
+  dx: Buf; // [n], overwritten
+  n: number;
+}
+
+export interface BinaryArgs {
+  op: BinaryOp;
+  a: Buf;
+  va: View;
+  b: Buf;
+  vb: View;
+  out: Buf; // contiguous over `shape`
+  shape: number[];
+}
+
+export interface AxpbyArgs {
+  x: Buf;
+  y: Buf;
+  alpha: number;
+  beta: number;
+  n: number;
+}
+
+export interface CopyStridedArgs {
+  x: Buf;
+  vx: View;
+  y: Buf;
+  yOffset: number;
+  shape: number[];
+}
+
+export interface ReduceSumArgs {
+  x: Buf; // [outer, reduce, inner]
+  y: Buf; // [outer, inner]
+  outer: number;
+  reduce: number;
+  inner: number;
+  accumulate: boolean;
+}
+
+export interface SoftmaxBackwardArgs {
+  y: Buf; // the forward softmax output [rows, cols]
+  dy: Buf;
+  dx: Buf;
+  rows: number;
+  cols: number;
+}
+
+export interface LayerNormArgs {
+  x: Buf; // [rows, cols]
+  gamma: Buf; // [cols]
+  beta: Buf; // [cols]
+  y: Buf; // [rows, cols]
+  mean: Buf; // [rows], saved for backward
+  rstd: Buf; // [rows], saved for backward
+  rows: number;
+  cols: number;
+  eps: number;
+}
+
+export interface LayerNormBackwardArgs {
+  x: Buf;
+  gamma: Buf;
+  mean: Buf;
+  rstd: Buf;
+  dy: Buf;
+  dx: Buf; // overwritten
+  dgamma: Buf; // accumulated
+  dbeta: Buf; // accumulated
+  rows: number;
+  cols: number;
+}
+
+/** Batch-norm geometry: x viewed as [N, C, HW]. */
+export interface BatchNormShape {
+  N: number;
+  C: number;
+  HW: number;
+}
+
+export interface BatchNormStatsArgs extends BatchNormShape {
+  x: Buf;
+  mean: Buf; // [C]
+  variance: Buf; // [C], biased
+}
+
+export interface BatchNormApplyArgs extends BatchNormShape {
+  x: Buf;
+  mean: Buf;
+  variance: Buf;
+  gamma: Buf;
+  beta: Buf;
+  y: Buf;
+  eps: number;
+}
+
+export interface BatchNormBackwardArgs extends BatchNormShape {
+  x: Buf;
+  mean: Buf;
+  variance: Buf;
+  gamma: Buf;
+  dy: Buf;
+  dx: Buf; // overwritten
+  dgamma: Buf; // accumulated
+  dbeta: Buf; // accumulated
+  eps: number;
+}
+
+export interface EmbeddingArgs {
+  ids: Buf; // i32 [n]
+  table: Buf; // [vocab, dim]
+  out: Buf; // [n, dim]
+  n: number;
+  dim: number;
+}
+
+export interface EmbeddingBackwardArgs {
+  ids: Buf; // i32 [n]
+  dy: Buf; // [n, dim]
+  dtable: Buf; // [vocab, dim], accumulated
+  n: number;
+  dim: number;
+}
+
+export interface CrossEntropyArgs {
+  logits: Buf; // [rows, cols]
+  targets: Buf; // i32 [rows]
+  loss: Buf; // [rows]
+  dlogits: Buf; // [rows, cols]
+  rows: number;
+  cols: number;
+  ignoreIndex: number;
+  scale: number;
+}
+
+export interface DropoutMaskArgs {
+  mask: Buf; // [n]
+  n: number;
+  p: number;
+  seed: number;
+  offset: number;
+}
+
+export interface SgdStepArgs {
+  w: Buf;
+  g: Buf;
+  m: Buf; // momentum buffer
+  n: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
 }
 
 /** 32-bit integer hash (lowbias32, public-domain constants); all arithmetic mod 2^32. */

@@ -142,11 +142,11 @@ async function benchWasm(be: Backend): Promise<Record<string, Timing>> {
     be.write(x, uniformValues(xs, 3));
     be.write(w, uniformValues(ws, 4));
     be.write(dy, uniformValues(ys, 5));
-    out.conv_fwd = await timeit(() => be.conv2d(x, w, null, y, conv), reps);
+    out.conv_fwd = await timeit(() => be.conv2d({ x, w, bias: null, y, geom: conv }), reps);
     out.conv_fwd_bwd = await timeit(() => {
-      be.conv2d(x, w, null, y, conv);
-      be.conv2dBackwardData(dy, w, dx, conv);
-      be.conv2dBackwardFilter(x, dy, dw, conv, false);
+      be.conv2d({ x, w, bias: null, y, geom: conv });
+      be.conv2dBackwardData({ dy, w, dx, geom: conv });
+      be.conv2dBackwardFilter({ x, dy, dw, geom: conv, accumulate: false });
     }, reps);
     for (const t of [x, w, y, dy, dx, dw]) be.free(t);
   }

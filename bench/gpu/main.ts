@@ -316,16 +316,16 @@ async function partMicro(p: Profile): Promise<void> {
       key: "conv_fwd",
       label: `${convLabel} fwd`,
       gflop: convFwd,
-      ...(await timeBox(be, () => be.conv2d(x, w, null, y, conv), p.microSeconds)),
+      ...(await timeBox(be, () => be.conv2d({ x, w, bias: null, y, geom: conv }), p.microSeconds)),
     }));
     await attempt("conv_fwd_bwd", `${convLabel} fwd+bwd`, 3 * convFwd, async () => ({
       key: "conv_fwd_bwd",
       label: `${convLabel} fwd+bwd`,
       gflop: 3 * convFwd,
       ...(await timeBox(be, () => {
-        be.conv2d(x, w, null, y, conv);
-        be.conv2dBackwardData(dy, w, dx, conv);
-        be.conv2dBackwardFilter(x, dy, dw, conv, false);
+        be.conv2d({ x, w, bias: null, y, geom: conv });
+        be.conv2dBackwardData({ dy, w, dx, geom: conv });
+        be.conv2dBackwardFilter({ x, dy, dw, geom: conv, accumulate: false });
       }, p.microSeconds)),
     }));
     for (const t of [x, w, y, dy, dx, dw]) be.free(t);

@@ -4,14 +4,33 @@
  * tested against kernel by kernel, and the backend the engine's own tests run on.
  */
 import {
+  type AxpbyArgs,
   type Backend,
+  type BatchNormApplyArgs,
+  type BatchNormBackwardArgs,
+  type BatchNormStatsArgs,
+  type BinaryArgs,
   type BinaryOp,
   type Buf,
+  type Conv2dArgs,
+  type Conv2dBackwardDataArgs,
+  type Conv2dBackwardFilterArgs,
   type Conv2dParams,
+  type CopyStridedArgs,
   counterUniform,
+  type CrossEntropyArgs,
+  type DropoutMaskArgs,
   type DType,
+  type EmbeddingArgs,
+  type EmbeddingBackwardArgs,
+  type LayerNormArgs,
+  type LayerNormBackwardArgs,
   type MatmulParams,
   type Pool2dParams,
+  type ReduceSumArgs,
+  type SgdStepArgs,
+  type SoftmaxBackwardArgs,
+  type UnaryBackwardArgs,
   type UnaryOp,
   type View,
 } from "../backend.ts";
@@ -211,7 +230,7 @@ export class RefBackend implements Backend {
     }
   }
 
-  conv2d(x: Buf, w: Buf, bias: Buf | null, y: Buf, p: Conv2dParams): void {
+  conv2d({ x, w, bias, y, geom: p }: Conv2dArgs): void {
     const X = this.f(x), Wt = this.f(w), Y = this.f(y);
     const Bs = bias ? this.f(bias) : null;
     const { N, C, H, W, O, KH, KW, stride, pad, OH, OW } = p;
@@ -238,7 +257,7 @@ export class RefBackend implements Backend {
     }
   }
 
-  conv2dBackwardData(dy: Buf, w: Buf, dx: Buf, p: Conv2dParams): void {
+  conv2dBackwardData({ dy, w, dx, geom: p }: Conv2dBackwardDataArgs): void {
     const DY = this.f(dy), Wt = this.f(w), DX = this.f(dx);
     const { N, C, H, W, O, KH, KW, stride, pad, OH, OW } = p;
     DX.fill(0, 0, N * C * H * W);
@@ -264,7 +283,7 @@ export class RefBackend implements Backend {
     }
   }
 
-  conv2dBackwardFilter(x: Buf, dy: Buf, dw: Buf, p: Conv2dParams, accumulate: boolean): void {
+  conv2dBackwardFilter({ x, dy, dw, geom: p, accumulate }: Conv2dBackwardFilterArgs): void {
     const X = this.f(x), DY = this.f(dy), DW = this.f(dw);
     const { N, C, H, W, O, KH, KW, stride, pad, OH, OW } = p;
     for (let o = 0; o < O; o++) {
@@ -296,32 +315,25 @@ export class RefBackend implements Backend {
     const X = this.f(x), Y = this.f(y), fn = unaryFn(op);
     for (let i = 0; i < n; i++) Y[i] = fn(X[i]);
   }
-  unaryBackward(op: UnaryOp, x: Buf, dy: Buf, dx: Buf, n: number): void {
+  unaryBackward({ op, x, dy, dx, n }: UnaryBackwardArgs): void {
     const X = this.f(x), DY = this.f(dy), DX = this.f(dx), fn = unaryDeriv(op);
     for (let i = 0; i < n; i++) DX[i] = DY[i] * fn(X[i]);
   }
-  binary(op: BinaryOp, a: Buf, va: View, b: Buf, vb: View, out: Buf, shape: number[]): void {
+  binary({ op, a, va, b, vb, out, shape }: BinaryArgs): void {
     const A = this.f(a), B = this.f(b), O = this.f(out), fn = binaryFn(op);
     const offA = new Int32Array(shape.reduce((s, v) => s * v, 1));
     forEachStrided(shape, va, (i, off) => (offA[i] = off));
     forEachStrided(shape, vb, (i, off) => (O[i] = fn(A[offA[i]], B[off])));
   }
-  axpby(x: Buf, y: Buf, alpha: number, beta: number, n: number): void {
+  axpby({ x, y, alpha, beta, n }: AxpbyArgs): void {
     const X = this.f(x), Y = this.f(y);
     for (let i = 0; i < n; i++) Y[i] = beta === 0 ? alpha * X[i] : alpha * X[i] + beta * Y[i];
   }
-  copyStrided(x: Buf, vx: View, y: Buf, yOffset: number, shape: number[]): void {
+  copyStrided({ x, vx, y, yOffset, shape }: CopyStridedArgs): void {
     const X = this.d(x), Y = this.d(y);
     forEachStrided(shape, vx, (i, off) => (Y[yOffset + i] = X[off]));
   }
-  reduceSum(
-    x: Buf,
-    y: Buf,
-    outer: number,
-    reduce: number,
-    inner: number,
-    accumulate: boolean,
-  ): void {
+  reduceSum({ x, y, outer, reduce, inner, accumulate }: ReduceSumArgs): void {
     const X = this.f(x), Y = this.f(y);
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < inner; j++) {
@@ -360,7 +372,7 @@ export class RefBackend implements Backend {
       for (let c = 0; c < cols; c++) Y[o + c] /= s;
     }
   }
-  softmaxBackward(y: Buf, dy: Buf, dx: Buf, rows: number, cols: number): void {
+  softmaxBackward({ y, dy, dx, rows, cols }: SoftmaxBackwardArgs): void {
     const Y = this.f(y), DY = this.f(dy), DX = this.f(dx);
     for (let r = 0; r < rows; r++) {
       const o = r * cols;
@@ -369,17 +381,7 @@ export class RefBackend implements Backend {
       for (let c = 0; c < cols; c++) DX[o + c] = Y[o + c] * (DY[o + c] - s);
     }
   }
-  layerNorm(
-    x: Buf,
-    gamma: Buf,
-    beta: Buf,
-    y: Buf,
-    mean: Buf,
-    rstd: Buf,
-    rows: number,
-    cols: number,
-    eps: number,
-  ): void {
+  layerNorm({ x, gamma, beta, y, mean, rstd, rows, cols, eps }: LayerNormArgs): void {
     const X = this.f(x), G = this.f(gamma), Bt = this.f(beta), Y = this.f(y);
     const MU = this.f(mean), RS = this.f(rstd);
     for (let r = 0; r < rows; r++) {
@@ -397,16 +399,7 @@ export class RefBackend implements Backend {
     }
   }
   layerNormBackward(
-    x: Buf,
-    gamma: Buf,
-    mean: Buf,
-    rstd: Buf,
-    dy: Buf,
-    dx: Buf,
-    dgamma: Buf,
-    dbeta: Buf,
-    rows: number,
-    cols: number,
+    { x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols }: LayerNormBackwardArgs,
   ): void {
     const X = this.f(x), G = this.f(gamma), MU = this.f(mean), RS = this.f(rstd);
     const DY = this.f(dy), DX = this.f(dx), DG = this.f(dgamma), DB = this.f(dbeta);
@@ -428,7 +421,7 @@ export class RefBackend implements Backend {
       }
     }
   }
-  batchNormStats(x: Buf, mean: Buf, variance: Buf, N: number, C: number, HW: number): void {
+  batchNormStats({ x, mean, variance, N, C, HW }: BatchNormStatsArgs): void {
     const X = this.f(x), MU = this.f(mean), V = this.f(variance);
     const cnt = N * HW;
     for (let c = 0; c < C; c++) {
@@ -447,18 +440,7 @@ export class RefBackend implements Backend {
       V[c] = v / cnt;
     }
   }
-  batchNormApply(
-    x: Buf,
-    mean: Buf,
-    variance: Buf,
-    gamma: Buf,
-    beta: Buf,
-    y: Buf,
-    N: number,
-    C: number,
-    HW: number,
-    eps: number,
-  ): void {
+  batchNormApply({ x, mean, variance, gamma, beta, y, N, C, HW, eps }: BatchNormApplyArgs): void {
     const X = this.f(x), MU = this.f(mean), V = this.f(variance);
     const G = this.f(gamma), Bt = this.f(beta), Y = this.f(y);
     for (let n = 0; n < N; n++) {
@@ -470,18 +452,7 @@ export class RefBackend implements Backend {
     }
   }
   batchNormBackward(
-    x: Buf,
-    mean: Buf,
-    variance: Buf,
-    gamma: Buf,
-    dy: Buf,
-    dx: Buf,
-    dgamma: Buf,
-    dbeta: Buf,
-    N: number,
-    C: number,
-    HW: number,
-    eps: number,
+    { x, mean, variance, gamma, dy, dx, dgamma, dbeta, N, C, HW, eps }: BatchNormBackwardArgs,
   ): void {
     const X = this.f(x), MU = this.f(mean), V = this.f(variance), G = this.f(gamma);
     const DY = this.f(dy), DX = this.f(dx), DG = this.f(dgamma), DB = this.f(dbeta);
@@ -547,7 +518,7 @@ export class RefBackend implements Backend {
   }
 
   // ---- indexing / losses / randomness ----
-  embedding(ids: Buf, table: Buf, out: Buf, n: number, dim: number): void {
+  embedding({ ids, table, out, n, dim }: EmbeddingArgs): void {
     const I = this.i(ids), T = this.f(table), O = this.f(out);
     const vocab = T.length / dim;
     for (let i = 0; i < n; i++) {
@@ -556,7 +527,7 @@ export class RefBackend implements Backend {
       O.set(T.subarray(id * dim, id * dim + dim), i * dim);
     }
   }
-  embeddingBackward(ids: Buf, dy: Buf, dtable: Buf, n: number, dim: number): void {
+  embeddingBackward({ ids, dy, dtable, n, dim }: EmbeddingBackwardArgs): void {
     const I = this.i(ids), DY = this.f(dy), DT = this.f(dtable);
     for (let i = 0; i < n; i++) {
       const o = I[i] * dim;
@@ -564,14 +535,7 @@ export class RefBackend implements Backend {
     }
   }
   crossEntropy(
-    logits: Buf,
-    targets: Buf,
-    loss: Buf,
-    dlogits: Buf,
-    rows: number,
-    cols: number,
-    ignoreIndex: number,
-    scale: number,
+    { logits, targets, loss, dlogits, rows, cols, ignoreIndex, scale }: CrossEntropyArgs,
   ): void {
     const X = this.f(logits), T = this.i(targets), L = this.f(loss), D = this.f(dlogits);
     for (let r = 0; r < rows; r++) {
@@ -592,22 +556,14 @@ export class RefBackend implements Backend {
       }
     }
   }
-  dropoutMask(mask: Buf, n: number, p: number, seed: number, offset: number): void {
+  dropoutMask({ mask, n, p, seed, offset }: DropoutMaskArgs): void {
     const M = this.f(mask);
     const keepScale = 1 / (1 - p);
     for (let i = 0; i < n; i++) M[i] = counterUniform(seed, offset + i) >= p ? keepScale : 0;
   }
 
   // ---- optimizer ----
-  sgdStep(
-    w: Buf,
-    g: Buf,
-    m: Buf,
-    n: number,
-    lr: number,
-    momentum: number,
-    weightDecay: number,
-  ): void {
+  sgdStep({ w, g, m, n, lr, momentum, weightDecay }: SgdStepArgs): void {
     const Wt = this.f(w), G = this.f(g), Mo = this.f(m);
     for (let i = 0; i < n; i++) {
       const d = G[i] + weightDecay * Wt[i];

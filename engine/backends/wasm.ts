@@ -4,13 +4,32 @@
  * Every kernel runs synchronously when called; read() resolves at once.
  */
 import type {
+  AxpbyArgs,
   Backend,
+  BatchNormApplyArgs,
+  BatchNormBackwardArgs,
+  BatchNormStatsArgs,
+  BinaryArgs,
   BinaryOp,
   Buf,
+  Conv2dArgs,
+  Conv2dBackwardDataArgs,
+  Conv2dBackwardFilterArgs,
   Conv2dParams,
+  CopyStridedArgs,
+  CrossEntropyArgs,
+  DropoutMaskArgs,
   DType,
+  EmbeddingArgs,
+  EmbeddingBackwardArgs,
+  LayerNormArgs,
+  LayerNormBackwardArgs,
   MatmulParams,
   Pool2dParams,
+  ReduceSumArgs,
+  SgdStepArgs,
+  SoftmaxBackwardArgs,
+  UnaryBackwardArgs,
   UnaryOp,
   View,
 } from "../backend.ts";
@@ -254,7 +273,7 @@ class WasmBackend implements Backend {
     ], nt);
   }
 
-  conv2d(x: Buf, w: Buf, bias: Buf | null, y: Buf, p: Conv2dParams): void {
+  conv2d({ x, w, bias, y, geom: p }: Conv2dArgs): void {
     const X = this.own(x), Wt = this.own(w), Y = this.own(y);
     const Bi = bias ? this.own(bias) : null;
     this.convSpans(X, Wt, Y, p, "conv2d");
@@ -315,7 +334,7 @@ class WasmBackend implements Backend {
     if (bias) this.pool.run("bias_add_planes", [y, bias, p.N, p.O, ohw], nt);
   }
 
-  conv2dBackwardData(dy: Buf, w: Buf, dx: Buf, p: Conv2dParams): void {
+  conv2dBackwardData({ dy, w, dx, geom: p }: Conv2dBackwardDataArgs): void {
     const DY = this.own(dy), Wt = this.own(w), DX = this.own(dx);
     this.convSpans(DX, Wt, DY, p, "conv2dBackwardData");
     if (p.stride === 1 && p.KH === p.KW && p.pad <= p.KH - 1 && !isPointwise(p)) {
@@ -398,7 +417,7 @@ class WasmBackend implements Backend {
     }
   }
 
-  conv2dBackwardFilter(x: Buf, dy: Buf, dw: Buf, p: Conv2dParams, accumulate: boolean): void {
+  conv2dBackwardFilter({ x, dy, dw, geom: p, accumulate }: Conv2dBackwardFilterArgs): void {
     const X = this.own(x), DY = this.own(dy), DW = this.own(dw);
     this.convSpans(X, DW, DY, p, "conv2dBackwardFilter");
     const nt = this.convThreads(p);
@@ -473,7 +492,7 @@ class WasmBackend implements Backend {
     this.pool.run("unary", [UNARY_CODES[op], X.ptr, Y.ptr, n], this.par(n * 4));
   }
 
-  unaryBackward(op: UnaryOp, x: Buf, dy: Buf, dx: Buf, n: number): void {
+  unaryBackward({ op, x, dy, dx, n }: UnaryBackwardArgs): void {
     if (!BACKWARD_OPS.has(op)) throw new Error(`wasm backend: no unaryBackward for '${op}'`);
     const X = this.own(x), DY = this.own(dy), DX = this.own(dx);
     for (const [b, what] of [[X, "x"], [DY, "dy"], [DX, "dx"]] as const) {
@@ -482,7 +501,7 @@ class WasmBackend implements Backend {
     this.pool.run("unary_bwd", [UNARY_CODES[op], X.ptr, DY.ptr, DX.ptr, n], this.par(n * 4));
   }
 
-  binary(op: BinaryOp, a: Buf, va: View, b: Buf, vb: View, out: Buf, shape: number[]): void {
+  binary({ op, a, va, b, vb, out, shape }: BinaryArgs): void {
     const A = this.own(a), B = this.own(b), O = this.own(out);
     const total = shape.reduce((s, d) => s * d, 1);
     this.span(O, 0, total, "binary out");
@@ -500,14 +519,14 @@ class WasmBackend implements Backend {
     ], this.par(total));
   }
 
-  axpby(x: Buf, y: Buf, alpha: number, beta: number, n: number): void {
+  axpby({ x, y, alpha, beta, n }: AxpbyArgs): void {
     const X = this.own(x), Y = this.own(y);
     this.span(X, 0, n, "axpby x");
     this.span(Y, 0, n, "axpby y");
     this.pool.run("axpby", [X.ptr, Y.ptr, alpha, beta, n], this.par(n));
   }
 
-  copyStrided(x: Buf, vx: View, y: Buf, yOffset: number, shape: number[]): void {
+  copyStrided({ x, vx, y, yOffset, shape }: CopyStridedArgs): void {
     const X = this.own(x), Y = this.own(y);
     const total = shape.reduce((s, d) => s * d, 1);
     this.span(Y, yOffset, total, "copyStrided y");
@@ -522,14 +541,7 @@ class WasmBackend implements Backend {
     );
   }
 
-  reduceSum(
-    x: Buf,
-    y: Buf,
-    outer: number,
-    reduce: number,
-    inner: number,
-    accumulate: boolean,
-  ): void {
+  reduceSum({ x, y, outer, reduce, inner, accumulate }: ReduceSumArgs): void {
     const X = this.own(x), Y = this.own(y);
     this.span(X, 0, outer * reduce * inner, "reduceSum x");
     this.span(Y, 0, outer * inner, "reduceSum y");
@@ -569,23 +581,13 @@ class WasmBackend implements Backend {
     this.pool.run("softmax", [X.ptr, Y.ptr, rows, cols], this.parRows(rows, cols * 8));
   }
 
-  softmaxBackward(y: Buf, dy: Buf, dx: Buf, rows: number, cols: number): void {
+  softmaxBackward({ y, dy, dx, rows, cols }: SoftmaxBackwardArgs): void {
     const Y = this.own(y), DY = this.own(dy), DX = this.own(dx);
     for (const b of [Y, DY, DX]) this.span(b, 0, rows * cols, "softmaxBackward");
     this.pool.run("softmax_bwd", [Y.ptr, DY.ptr, DX.ptr, rows, cols], this.parRows(rows, cols));
   }
 
-  layerNorm(
-    x: Buf,
-    gamma: Buf,
-    beta: Buf,
-    y: Buf,
-    mean: Buf,
-    rstd: Buf,
-    rows: number,
-    cols: number,
-    eps: number,
-  ): void {
+  layerNorm({ x, gamma, beta, y, mean, rstd, rows, cols, eps }: LayerNormArgs): void {
     const [X, G, Bt, Y, Mn, Rs] = [x, gamma, beta, y, mean, rstd].map((b) => this.own(b));
     this.span(X, 0, rows * cols, "layerNorm x");
     this.span(Y, 0, rows * cols, "layerNorm y");
@@ -601,16 +603,7 @@ class WasmBackend implements Backend {
   }
 
   layerNormBackward(
-    x: Buf,
-    gamma: Buf,
-    mean: Buf,
-    rstd: Buf,
-    dy: Buf,
-    dx: Buf,
-    dgamma: Buf,
-    dbeta: Buf,
-    rows: number,
-    cols: number,
+    { x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols }: LayerNormBackwardArgs,
   ): void {
     const [X, G, Mn, Rs, DY, DX, DG, DB] = [x, gamma, mean, rstd, dy, dx, dgamma, dbeta].map((
       b,
@@ -638,7 +631,7 @@ class WasmBackend implements Backend {
     this.pool.run("reduce_partials", [DB.ptr, part, stride, cols, nt, cols, 1], 1);
   }
 
-  batchNormStats(x: Buf, mean: Buf, variance: Buf, N: number, C: number, HW: number): void {
+  batchNormStats({ x, mean, variance, N, C, HW }: BatchNormStatsArgs): void {
     const X = this.own(x), Mn = this.own(mean), V = this.own(variance);
     this.span(X, 0, N * C * HW, "batchNormStats x");
     this.span(Mn, 0, C, "batchNormStats mean");
@@ -646,18 +639,7 @@ class WasmBackend implements Backend {
     this.pool.run("bn_stats", [X.ptr, Mn.ptr, V.ptr, N, C, HW], this.parRows(C, N * HW * 2));
   }
 
-  batchNormApply(
-    x: Buf,
-    mean: Buf,
-    variance: Buf,
-    gamma: Buf,
-    beta: Buf,
-    y: Buf,
-    N: number,
-    C: number,
-    HW: number,
-    eps: number,
-  ): void {
+  batchNormApply({ x, mean, variance, gamma, beta, y, N, C, HW, eps }: BatchNormApplyArgs): void {
     const [X, Mn, V, G, Bt, Y] = [x, mean, variance, gamma, beta, y].map((b) => this.own(b));
     this.span(X, 0, N * C * HW, "batchNormApply x");
     this.span(Y, 0, N * C * HW, "batchNormApply y");
@@ -670,18 +652,7 @@ class WasmBackend implements Backend {
   }
 
   batchNormBackward(
-    x: Buf,
-    mean: Buf,
-    variance: Buf,
-    gamma: Buf,
-    dy: Buf,
-    dx: Buf,
-    dgamma: Buf,
-    dbeta: Buf,
-    N: number,
-    C: number,
-    HW: number,
-    eps: number,
+    { x, mean, variance, gamma, dy, dx, dgamma, dbeta, N, C, HW, eps }: BatchNormBackwardArgs,
   ): void {
     const [X, Mn, V, G, DY, DX, DG, DB] = [x, mean, variance, gamma, dy, dx, dgamma, dbeta].map(
       (b) => this.own(b),
@@ -723,7 +694,7 @@ class WasmBackend implements Backend {
 
   // ---- indexing / losses / randomness ----
 
-  embedding(ids: Buf, table: Buf, out: Buf, n: number, dim: number): void {
+  embedding({ ids, table, out, n, dim }: EmbeddingArgs): void {
     const I = this.own(ids), T = this.own(table), O = this.own(out);
     this.span(I, 0, n, "embedding ids");
     this.span(O, 0, n * dim, "embedding out");
@@ -731,7 +702,7 @@ class WasmBackend implements Backend {
     this.pool.run("embedding", [I.ptr, T.ptr, O.ptr, n, dim], this.parRows(n, dim));
   }
 
-  embeddingBackward(ids: Buf, dy: Buf, dtable: Buf, n: number, dim: number): void {
+  embeddingBackward({ ids, dy, dtable, n, dim }: EmbeddingBackwardArgs): void {
     const I = this.own(ids), DY = this.own(dy), T = this.own(dtable);
     this.span(I, 0, n, "embeddingBackward ids");
     this.span(DY, 0, n * dim, "embeddingBackward dy");
@@ -740,14 +711,7 @@ class WasmBackend implements Backend {
   }
 
   crossEntropy(
-    logits: Buf,
-    targets: Buf,
-    loss: Buf,
-    dlogits: Buf,
-    rows: number,
-    cols: number,
-    ignoreIndex: number,
-    scale: number,
+    { logits, targets, loss, dlogits, rows, cols, ignoreIndex, scale }: CrossEntropyArgs,
   ): void {
     const L = this.own(logits), T = this.own(targets), LS = this.own(loss);
     const D = this.own(dlogits);
@@ -769,7 +733,7 @@ class WasmBackend implements Backend {
     );
   }
 
-  dropoutMask(mask: Buf, n: number, p: number, seed: number, offset: number): void {
+  dropoutMask({ mask, n, p, seed, offset }: DropoutMaskArgs): void {
     const M = this.own(mask);
     this.span(M, 0, n, "dropoutMask");
     this.pool.run("dropout_mask", [M.ptr, n, p, seed >>> 0, offset >>> 0], this.par(n * 4));
@@ -777,15 +741,7 @@ class WasmBackend implements Backend {
 
   // ---- optimizer ----
 
-  sgdStep(
-    w: Buf,
-    g: Buf,
-    m: Buf,
-    n: number,
-    lr: number,
-    momentum: number,
-    weightDecay: number,
-  ): void {
+  sgdStep({ w, g, m, n, lr, momentum, weightDecay }: SgdStepArgs): void {
     const W = this.own(w), G = this.own(g), Mo = this.own(m);
     for (const b of [W, G, Mo]) this.span(b, 0, n, "sgdStep");
     this.pool.run("sgd_step", [W.ptr, G.ptr, Mo.ptr, n, lr, momentum, weightDecay], this.par(n));

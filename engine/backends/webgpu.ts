@@ -4,14 +4,33 @@
  * pipelines compiled once per kernel specialization. See engine/backends/webgpu/ for kernels.
  */
 import {
+  type AxpbyArgs,
   type Backend,
+  type BatchNormApplyArgs,
+  type BatchNormBackwardArgs,
+  type BatchNormStatsArgs,
+  type BinaryArgs,
   type BinaryOp,
   type Buf,
+  type Conv2dArgs,
+  type Conv2dBackwardDataArgs,
+  type Conv2dBackwardFilterArgs,
   type Conv2dParams,
+  type CopyStridedArgs,
+  type CrossEntropyArgs,
+  type DropoutMaskArgs,
   type DType,
+  type EmbeddingArgs,
+  type EmbeddingBackwardArgs,
   hash32,
+  type LayerNormArgs,
+  type LayerNormBackwardArgs,
   type MatmulParams,
   type Pool2dParams,
+  type ReduceSumArgs,
+  type SgdStepArgs,
+  type SoftmaxBackwardArgs,
+  type UnaryBackwardArgs,
   type UnaryOp,
   type View,
 } from "../backend.ts";
@@ -354,7 +373,7 @@ export class WebGpuBackend implements Backend {
     return [p.C, p.H, p.W, p.O, p.KH, p.KW, p.stride, p.pad, p.OH, p.OW, flag];
   }
 
-  conv2d(x: Buf, w: Buf, bias: Buf | null, y: Buf, p: Conv2dParams): void {
+  conv2d({ x, w, bias, y, geom: p }: Conv2dArgs): void {
     const M = p.O, N = p.OH * p.OW, K = p.C * p.KH * p.KW;
     const t = this.tiling(M, N);
     const spec = gemmKernel(convForwardSource(), t);
@@ -362,14 +381,14 @@ export class WebGpuBackend implements Backend {
     this.gemm(spec, t, bufs, M, N, K, K, p.N, this.convParams(p, bias ? 1 : 0));
   }
 
-  conv2dBackwardData(dy: Buf, w: Buf, dx: Buf, p: Conv2dParams): void {
+  conv2dBackwardData({ dy, w, dx, geom: p }: Conv2dBackwardDataArgs): void {
     const M = p.C, N = p.H * p.W, K = p.O * p.KH * p.KW;
     const t = this.tiling(M, N);
     const spec = gemmKernel(convBackwardDataSource(), t);
     this.gemm(spec, t, [dy, w, dx], M, N, K, K, p.N, this.convParams(p, 0));
   }
 
-  conv2dBackwardFilter(x: Buf, dy: Buf, dw: Buf, p: Conv2dParams, accumulate: boolean): void {
+  conv2dBackwardFilter({ x, dy, dw, geom: p, accumulate }: Conv2dBackwardFilterArgs): void {
     const M = p.O, N = p.C * p.KH * p.KW, K = p.N * p.OH * p.OW;
     const t = this.tiling(M, N);
     const { BM, BN } = tileDims(t);
@@ -391,7 +410,7 @@ export class WebGpuBackend implements Backend {
     const spec = gemmKernel(convBackwardFilterSource(true), st);
     const part = this.alloc(splits * M * N);
     this.gemm(spec, st, [dy, x, part], M, N, K, kChunk, splits, this.convParams(p, 0));
-    this.reduceSum(part, dw, 1, splits, M * N, accumulate);
+    this.reduceSum({ x: part, y: dw, outer: 1, reduce: splits, inner: M * N, accumulate });
     this.free(part);
   }
 
@@ -400,11 +419,11 @@ export class WebGpuBackend implements Backend {
     this.run(ew.unaryKernel(op), [x, y], [n], grid1d(Math.ceil(n / 256)));
   }
 
-  unaryBackward(op: UnaryOp, x: Buf, dy: Buf, dx: Buf, n: number): void {
+  unaryBackward({ op, x, dy, dx, n }: UnaryBackwardArgs): void {
     this.run(ew.unaryBackwardKernel(op), [x, dy, dx], [n], grid1d(Math.ceil(n / 256)));
   }
 
-  binary(op: BinaryOp, a: Buf, va: View, b: Buf, vb: View, out: Buf, shape: number[]): void {
+  binary({ op, a, va, b, vb, out, shape }: BinaryArgs): void {
     const n = numelOf(shape);
     if (n === 0) return;
     const c = coalesce(shape, [va.strides, vb.strides]);
@@ -415,11 +434,11 @@ export class WebGpuBackend implements Backend {
     this.run(ew.binaryKernel(op, rank), [a, b, out], params, grid1d(Math.ceil(n / 256)));
   }
 
-  axpby(x: Buf, y: Buf, alpha: number, beta: number, n: number): void {
+  axpby({ x, y, alpha, beta, n }: AxpbyArgs): void {
     this.run(ew.axpbyKernel(), [x, y], [n, alpha, beta], grid1d(Math.ceil(n / 256)));
   }
 
-  copyStrided(x: Buf, vx: View, y: Buf, yOffset: number, shape: number[]): void {
+  copyStrided({ x, vx, y, yOffset, shape }: CopyStridedArgs): void {
     const n = numelOf(shape);
     if (n === 0) return;
     if (this.entry(x).dtype === "f16" || this.entry(y).dtype === "f16") {
@@ -438,14 +457,7 @@ export class WebGpuBackend implements Backend {
     this.run(ew.copyStridedKernel(rank), [x, y], params, grid1d(Math.ceil(n / 256)));
   }
 
-  reduceSum(
-    x: Buf,
-    y: Buf,
-    outer: number,
-    reduce: number,
-    inner: number,
-    accumulate: boolean,
-  ): void {
+  reduceSum({ x, y, outer, reduce, inner, accumulate }: ReduceSumArgs): void {
     if (outer === 0 || inner === 0) return;
     if (inner === 1) {
       const spec = rd.segmentSumKernel(false);
@@ -484,21 +496,11 @@ export class WebGpuBackend implements Backend {
     this.run(rd.softmaxKernel(), [x, y], [rows, cols], grid1d(rows));
   }
 
-  softmaxBackward(y: Buf, dy: Buf, dx: Buf, rows: number, cols: number): void {
+  softmaxBackward({ y, dy, dx, rows, cols }: SoftmaxBackwardArgs): void {
     this.run(rd.softmaxBackwardKernel(), [y, dy, dx], [rows, cols], grid1d(rows));
   }
 
-  layerNorm(
-    x: Buf,
-    gamma: Buf,
-    beta: Buf,
-    y: Buf,
-    mean: Buf,
-    rstd: Buf,
-    rows: number,
-    cols: number,
-    eps: number,
-  ): void {
+  layerNorm({ x, gamma, beta, y, mean, rstd, rows, cols, eps }: LayerNormArgs): void {
     this.run(
       rd.layerNormKernel(),
       [x, gamma, beta, y, mean, rstd],
@@ -508,16 +510,7 @@ export class WebGpuBackend implements Backend {
   }
 
   layerNormBackward(
-    x: Buf,
-    gamma: Buf,
-    mean: Buf,
-    rstd: Buf,
-    dy: Buf,
-    dx: Buf,
-    dgamma: Buf,
-    dbeta: Buf,
-    rows: number,
-    cols: number,
+    { x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols }: LayerNormBackwardArgs,
   ): void {
     this.run(
       rd.layerNormBackwardDxKernel(),
@@ -533,22 +526,11 @@ export class WebGpuBackend implements Backend {
     );
   }
 
-  batchNormStats(x: Buf, mean: Buf, variance: Buf, N: number, C: number, HW: number): void {
+  batchNormStats({ x, mean, variance, N, C, HW }: BatchNormStatsArgs): void {
     this.run(rd.batchNormStatsKernel(), [x, mean, variance], [N, C, HW], grid1d(C));
   }
 
-  batchNormApply(
-    x: Buf,
-    mean: Buf,
-    variance: Buf,
-    gamma: Buf,
-    beta: Buf,
-    y: Buf,
-    N: number,
-    C: number,
-    HW: number,
-    eps: number,
-  ): void {
+  batchNormApply({ x, mean, variance, gamma, beta, y, N, C, HW, eps }: BatchNormApplyArgs): void {
     const n = N * C * HW;
     this.run(
       ew.batchNormApplyKernel(),
@@ -559,18 +541,7 @@ export class WebGpuBackend implements Backend {
   }
 
   batchNormBackward(
-    x: Buf,
-    mean: Buf,
-    variance: Buf,
-    gamma: Buf,
-    dy: Buf,
-    dx: Buf,
-    dgamma: Buf,
-    dbeta: Buf,
-    N: number,
-    C: number,
-    HW: number,
-    eps: number,
+    { x, mean, variance, gamma, dy, dx, dgamma, dbeta, N, C, HW, eps }: BatchNormBackwardArgs,
   ): void {
     this.run(
       rd.batchNormBackwardKernel(),
@@ -600,7 +571,7 @@ export class WebGpuBackend implements Backend {
   }
 
   // ---- indexing / losses / randomness ----
-  embedding(ids: Buf, table: Buf, out: Buf, n: number, dim: number): void {
+  embedding({ ids, table, out, n, dim }: EmbeddingArgs): void {
     const vocab = Math.floor(this.entry(table).numel / dim);
     const total = n * dim;
     this.run(
@@ -611,7 +582,7 @@ export class WebGpuBackend implements Backend {
     );
   }
 
-  embeddingBackward(ids: Buf, dy: Buf, dtable: Buf, n: number, dim: number): void {
+  embeddingBackward({ ids, dy, dtable, n, dim }: EmbeddingBackwardArgs): void {
     if (n === 0 || dim === 0) return;
     const vocab = Math.floor(this.entry(dtable).numel / dim);
     const link = this.alloc(2 * n, "i32");
@@ -627,14 +598,7 @@ export class WebGpuBackend implements Backend {
   }
 
   crossEntropy(
-    logits: Buf,
-    targets: Buf,
-    loss: Buf,
-    dlogits: Buf,
-    rows: number,
-    cols: number,
-    ignoreIndex: number,
-    scale: number,
+    { logits, targets, loss, dlogits, rows, cols, ignoreIndex, scale }: CrossEntropyArgs,
   ): void {
     this.run(
       rd.crossEntropyKernel(),
@@ -644,7 +608,7 @@ export class WebGpuBackend implements Backend {
     );
   }
 
-  dropoutMask(mask: Buf, n: number, p: number, seed: number, offset: number): void {
+  dropoutMask({ mask, n, p, seed, offset }: DropoutMaskArgs): void {
     // keep iff (h >> 8) / 2^24 >= p  <=>  (h >> 8) >= ceil(p · 2^24)  (exact in doubles)
     const thresh = Math.min(16777216, Math.max(0, Math.ceil(p * 16777216)));
     this.run(
@@ -656,15 +620,7 @@ export class WebGpuBackend implements Backend {
   }
 
   // ---- optimizer ----
-  sgdStep(
-    w: Buf,
-    g: Buf,
-    m: Buf,
-    n: number,
-    lr: number,
-    momentum: number,
-    weightDecay: number,
-  ): void {
+  sgdStep({ w, g, m, n, lr, momentum, weightDecay }: SgdStepArgs): void {
     this.run(ew.sgdKernel(), [w, g, m], [n, lr, momentum, weightDecay], grid1d(Math.ceil(n / 256)));
   }
 

@@ -22,23 +22,30 @@ export function conv2d(
   const p: Conv2dParams = { N, C, H, W, O, KH, KW, stride, pad, OH, OW };
   const be = x.backend;
   const y = empty(be, [N, O, OH, OW]);
-  be.conv2d(x.buf, w.buf, bias ? bias.buf : null, y.buf, p);
+  be.conv2d({ x: x.buf, w: w.buf, bias: bias ? bias.buf : null, y: y.buf, geom: p });
   const inputs = bias ? [x, w, bias] : [x, w];
   return record(y, "conv2d", inputs, (g) => {
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (x.requiresGrad) {
       gx = empty(be, x.shape);
-      be.conv2dBackwardData(g.buf, w.buf, gx.buf, p);
+      be.conv2dBackwardData({ dy: g.buf, w: w.buf, dx: gx.buf, geom: p });
     }
     if (w.requiresGrad) {
       gw = empty(be, w.shape);
-      be.conv2dBackwardFilter(x.buf, g.buf, gw.buf, p, false);
+      be.conv2dBackwardFilter({ x: x.buf, dy: g.buf, dw: gw.buf, geom: p, accumulate: false });
     }
     if (bias && bias.requiresGrad) {
       const t = empty(be, [N, O]);
-      be.reduceSum(g.buf, t.buf, N * O, OH * OW, 1, false);
+      be.reduceSum({
+        x: g.buf,
+        y: t.buf,
+        outer: N * O,
+        reduce: OH * OW,
+        inner: 1,
+        accumulate: false,
+      });
       gb = empty(be, [O]);
-      be.reduceSum(t.buf, gb.buf, 1, N, O, false);
+      be.reduceSum({ x: t.buf, y: gb.buf, outer: 1, reduce: N, inner: O, accumulate: false });
       t.dispose();
     }
     return [gx, gw, gb];
@@ -72,15 +79,21 @@ export function globalAvgPool(x: Tensor): Tensor {
   const HW = H * W;
   const be = x.backend;
   const t = empty(be, [N, C]);
-  be.reduceSum(x.buf, t.buf, N * C, HW, 1, false);
+  be.reduceSum({ x: x.buf, y: t.buf, outer: N * C, reduce: HW, inner: 1, accumulate: false });
   const s = empty(be, [N, C]);
-  be.axpby(t.buf, s.buf, 1 / HW, 0, N * C);
+  be.axpby({ x: t.buf, y: s.buf, alpha: 1 / HW, beta: 0, n: N * C });
   t.dispose();
   return record(s, "globalAvgPool", [x], (g) => {
     const gs = empty(be, [N, C]);
-    be.axpby(g.buf, gs.buf, 1 / HW, 0, N * C);
+    be.axpby({ x: g.buf, y: gs.buf, alpha: 1 / HW, beta: 0, n: N * C });
     const gx = empty(be, x.shape);
-    be.copyStrided(gs.buf, { offset: 0, strides: [1, 0] }, gx.buf, 0, [N * C, HW]);
+    be.copyStrided({
+      x: gs.buf,
+      vx: { offset: 0, strides: [1, 0] },
+      y: gx.buf,
+      yOffset: 0,
+      shape: [N * C, HW],
+    });
     gs.dispose();
     return [gx];
   });

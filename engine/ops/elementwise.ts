@@ -20,7 +20,7 @@ export function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     broadcastView(a.shape, shape),
     broadcastView(b.shape, shape),
   ]);
-  a.backend.binary(op, a.buf, va, b.buf, vb, out.buf, s);
+  a.backend.binary({ op, a: a.buf, va, b: b.buf, vb, out: out.buf, shape: s });
   return out;
 }
 
@@ -35,7 +35,7 @@ export function unaryRaw(op: UnaryOp, x: Tensor): Tensor {
 /** y = alpha * x, not recorded. */
 export function scaleRaw(x: Tensor, alpha: number): Tensor {
   const y = empty(x.backend, x.shape);
-  x.backend.axpby(x.buf, y.buf, alpha, 0, x.numel);
+  x.backend.axpby({ x: x.buf, y: y.buf, alpha, beta: 0, n: x.numel });
   return y;
 }
 
@@ -114,7 +114,7 @@ export function mulScalar(x: Tensor, c: number): Tensor {
 function activation(op: "relu" | "gelu" | "tanh" | "sigmoid", x: Tensor): Tensor {
   return record(unaryRaw(op, x), op, [x], (g) => {
     const dx = empty(x.backend, x.shape);
-    x.backend.unaryBackward(op, x.buf, g.buf, dx.buf, x.numel);
+    x.backend.unaryBackward({ op, x: x.buf, dy: g.buf, dx: dx.buf, n: x.numel });
     return [dx];
   });
 }

@@ -49,7 +49,7 @@ function reshaped(t: Tensor, shape: number[]): Tensor {
 function sumBatch(t: Tensor, batch: number): Tensor {
   const inner = t.numel / batch;
   const out = empty(t.backend, [inner]);
-  t.backend.reduceSum(t.buf, out.buf, 1, batch, inner, false);
+  t.backend.reduceSum({ x: t.buf, y: out.buf, outer: 1, reduce: batch, inner, accumulate: false });
   t.dispose();
   return out;
 }
@@ -176,7 +176,13 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
   const y = empty(be, [...x.shape.slice(0, -1), outF]);
   if (b) {
     // y = broadcast bias, then y += x w^T (beta = 1).
-    be.copyStrided(b.buf, { offset: 0, strides: [0, 1] }, y.buf, 0, [R, outF]);
+    be.copyStrided({
+      x: b.buf,
+      vx: { offset: 0, strides: [0, 1] },
+      y: y.buf,
+      yOffset: 0,
+      shape: [R, outF],
+    });
   }
   if (R > 0) {
     if (inF === 0) {
@@ -229,7 +235,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
     }
     if (b && b.requiresGrad) {
       gb = empty(be, [outF]);
-      be.reduceSum(g.buf, gb.buf, 1, R, outF, false);
+      be.reduceSum({ x: g.buf, y: gb.buf, outer: 1, reduce: R, inner: outF, accumulate: false });
     }
     return [gx, gw, gb];
   });
@@ -257,7 +263,15 @@ export function linearRows(
   const be = x.backend;
   const half = autocastBackend(be); // f16 products under autocast, forward and backward
   const y = empty(be, [...x.shape.slice(0, -1), rows]);
-  if (b) be.copyStrided(b.buf, { offset: row0, strides: [0, 1] }, y.buf, 0, [R, rows]);
+  if (b) {
+    be.copyStrided({
+      x: b.buf,
+      vx: { offset: row0, strides: [0, 1] },
+      y: y.buf,
+      yOffset: 0,
+      shape: [R, rows],
+    });
+  }
   const mm = { batch: 1, strideA: 0, strideB: 0, strideC: 0 };
   if (R > 0 && inF > 0) {
     matmulAmp(be, half, x.buf, w.buf, y.buf, {
@@ -303,9 +317,15 @@ export function linearRows(
     }
     if (b && b.requiresGrad) {
       const part = empty(be, [rows]);
-      be.reduceSum(g.buf, part.buf, 1, R, rows, false);
+      be.reduceSum({ x: g.buf, y: part.buf, outer: 1, reduce: R, inner: rows, accumulate: false });
       gb = full(be, b.shape, 0);
-      be.copyStrided(part.buf, { offset: 0, strides: [1] }, gb.buf, row0, [rows]);
+      be.copyStrided({
+        x: part.buf,
+        vx: { offset: 0, strides: [1] },
+        y: gb.buf,
+        yOffset: row0,
+        shape: [rows],
+      });
       part.dispose();
     }
     return [gx, gw, gb];

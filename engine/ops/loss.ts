@@ -7,15 +7,15 @@ export type Reduction = "mean" | "sum";
 /** Multiplies `d` by the scalar upstream gradient g [1] into a new tensor. */
 function timesScalar(d: Tensor, g: Tensor, shape: readonly number[] = d.shape): Tensor {
   const out = empty(d.backend, shape);
-  d.backend.binary(
-    "mul",
-    d.buf,
-    { offset: 0, strides: [1] },
-    g.buf,
-    { offset: 0, strides: [0] },
-    out.buf,
-    [d.numel],
-  );
+  d.backend.binary({
+    op: "mul",
+    a: d.buf,
+    va: { offset: 0, strides: [1] },
+    b: g.buf,
+    vb: { offset: 0, strides: [0] },
+    out: out.buf,
+    shape: [d.numel],
+  });
   return out;
 }
 
@@ -23,9 +23,16 @@ function timesScalar(d: Tensor, g: Tensor, shape: readonly number[] = d.shape): 
 function total(rowLoss: Tensor, scale: number): Tensor {
   const be = rowLoss.backend;
   const s = empty(be, [1]);
-  be.reduceSum(rowLoss.buf, s.buf, 1, rowLoss.numel, 1, false);
+  be.reduceSum({
+    x: rowLoss.buf,
+    y: s.buf,
+    outer: 1,
+    reduce: rowLoss.numel,
+    inner: 1,
+    accumulate: false,
+  });
   const y = empty(be, [1]);
-  be.axpby(s.buf, y.buf, scale, 0, 1);
+  be.axpby({ x: s.buf, y: y.buf, alpha: scale, beta: 0, n: 1 });
   s.dispose();
   return y;
 }
@@ -75,7 +82,16 @@ export function crossEntropy(
   }
   const scale = reduction === "sum" ? 1 : (count! > 0 ? 1 / count! : 0);
   const rowLoss = empty(be, [rows]), dlogits = empty(be, logits.shape);
-  be.crossEntropy(logits.buf, tgt.buf, rowLoss.buf, dlogits.buf, rows, cols, ignore, scale);
+  be.crossEntropy({
+    logits: logits.buf,
+    targets: tgt.buf,
+    loss: rowLoss.buf,
+    dlogits: dlogits.buf,
+    rows,
+    cols,
+    ignoreIndex: ignore,
+    scale,
+  });
   if (tgt !== targets) tgt.dispose();
   const y = total(rowLoss, scale);
   rowLoss.dispose();
@@ -112,35 +128,42 @@ export function klDivergence(
   be.fill(tiny.buf, 1e-30);
   // Element terms: t * (log max(t, tiny) - log max(p, tiny)).
   const a = empty(be, [n]), b = empty(be, [n]);
-  be.binary("max", target.buf, flat, tiny.buf, one, a.buf, [n]);
+  be.binary({ op: "max", a: target.buf, va: flat, b: tiny.buf, vb: one, out: a.buf, shape: [n] });
   be.unary("log", a.buf, b.buf, n);
-  be.binary("max", p.buf, flat, tiny.buf, one, a.buf, [n]);
+  be.binary({ op: "max", a: p.buf, va: flat, b: tiny.buf, vb: one, out: a.buf, shape: [n] });
   const lp = empty(be, [n]);
   be.unary("log", a.buf, lp.buf, n);
-  be.binary("sub", b.buf, flat, lp.buf, flat, a.buf, [n]);
-  be.binary("mul", target.buf, flat, a.buf, flat, b.buf, [n]);
+  be.binary({ op: "sub", a: b.buf, va: flat, b: lp.buf, vb: flat, out: a.buf, shape: [n] });
+  be.binary({ op: "mul", a: target.buf, va: flat, b: a.buf, vb: flat, out: b.buf, shape: [n] });
   const y = total(b, scale);
   a.dispose(), b.dispose(), lp.dispose(), tiny.dispose();
   const out = record(y, "klDivergence", [logits], (g) => {
     // d/dlogits = (p * rowsum(t) - t) * scale * g
     const rs = empty(be, [rows]);
-    be.reduceSum(target.buf, rs.buf, rows, cols, 1, false);
+    be.reduceSum({
+      x: target.buf,
+      y: rs.buf,
+      outer: rows,
+      reduce: cols,
+      inner: 1,
+      accumulate: false,
+    });
     const d = empty(be, [n]);
-    be.binary(
-      "mul",
-      p.buf,
-      { offset: 0, strides: [cols, 1] },
-      rs.buf,
-      {
+    be.binary({
+      op: "mul",
+      a: p.buf,
+      va: { offset: 0, strides: [cols, 1] },
+      b: rs.buf,
+      vb: {
         offset: 0,
         strides: [1, 0],
       },
-      d.buf,
-      [rows, cols],
-    );
+      out: d.buf,
+      shape: [rows, cols],
+    });
     const d2 = empty(be, [n]);
-    be.binary("sub", d.buf, flat, target.buf, flat, d2.buf, [n]);
-    be.axpby(d2.buf, d.buf, scale, 0, n);
+    be.binary({ op: "sub", a: d.buf, va: flat, b: target.buf, vb: flat, out: d2.buf, shape: [n] });
+    be.axpby({ x: d2.buf, y: d.buf, alpha: scale, beta: 0, n });
     const gx = timesScalar(d, g, logits.shape);
     rs.dispose(), d.dispose(), d2.dispose();
     return [gx];
@@ -171,19 +194,27 @@ export function bceWithLogits(
   be.unary("abs", logits.buf, a.buf, n);
   be.unary("neg", a.buf, b.buf, n);
   be.unary("exp", b.buf, a.buf, n);
-  be.binary("add", a.buf, flat, c1.buf, one, b.buf, [n]);
+  be.binary({ op: "add", a: a.buf, va: flat, b: c1.buf, vb: one, out: b.buf, shape: [n] });
   be.unary("log", b.buf, a.buf, n); // log(1 + exp(-|x|))
   be.unary("relu", logits.buf, b.buf, n);
-  be.binary("add", a.buf, flat, b.buf, flat, c.buf, [n]);
-  be.binary("mul", logits.buf, flat, target.buf, flat, a.buf, [n]);
-  be.binary("sub", c.buf, flat, a.buf, flat, b.buf, [n]);
+  be.binary({ op: "add", a: a.buf, va: flat, b: b.buf, vb: flat, out: c.buf, shape: [n] });
+  be.binary({
+    op: "mul",
+    a: logits.buf,
+    va: flat,
+    b: target.buf,
+    vb: flat,
+    out: a.buf,
+    shape: [n],
+  });
+  be.binary({ op: "sub", a: c.buf, va: flat, b: a.buf, vb: flat, out: b.buf, shape: [n] });
   const y = total(b, scale);
   a.dispose(), b.dispose(), c.dispose(), c1.dispose();
   return record(y, "bceWithLogits", [logits], (g) => {
     const s = empty(be, [n]), d = empty(be, [n]);
     be.unary("sigmoid", logits.buf, s.buf, n);
-    be.binary("sub", s.buf, flat, target.buf, flat, d.buf, [n]);
-    be.axpby(d.buf, s.buf, scale, 0, n);
+    be.binary({ op: "sub", a: s.buf, va: flat, b: target.buf, vb: flat, out: d.buf, shape: [n] });
+    be.axpby({ x: d.buf, y: s.buf, alpha: scale, beta: 0, n });
     const gx = timesScalar(s, g, logits.shape);
     s.dispose(), d.dispose();
     return [gx];

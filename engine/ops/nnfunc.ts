@@ -12,7 +12,7 @@ export function softmax(x: Tensor): Tensor {
   be.softmax(x.buf, y.buf, rows, cols);
   return record(y, "softmax", [x], (g) => {
     const gx = empty(be, x.shape);
-    be.softmaxBackward(y.buf, g.buf, gx.buf, rows, cols);
+    be.softmaxBackward({ y: y.buf, dy: g.buf, dx: gx.buf, rows, cols });
     return [gx];
   });
 }
@@ -31,13 +31,13 @@ export function dropout(
   if (p < 0 || p >= 1) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
   const be = x.backend;
   const mask = empty(be, x.shape);
-  be.dropoutMask(mask.buf, x.numel, p, rng.seed, rng.take(x.numel));
+  be.dropoutMask({ mask: mask.buf, n: x.numel, p, seed: rng.seed, offset: rng.take(x.numel) });
   const y = empty(be, x.shape);
   const v = { offset: 0, strides: [1] };
-  be.binary("mul", x.buf, v, mask.buf, v, y.buf, [x.numel]);
+  be.binary({ op: "mul", a: x.buf, va: v, b: mask.buf, vb: v, out: y.buf, shape: [x.numel] });
   const out = record(y, "dropout", [x], (g) => {
     const gx = empty(be, x.shape);
-    be.binary("mul", g.buf, v, mask.buf, v, gx.buf, [x.numel]);
+    be.binary({ op: "mul", a: g.buf, va: v, b: mask.buf, vb: v, out: gx.buf, shape: [x.numel] });
     return [gx];
   });
   if (!out.requiresGrad) mask.dispose();
@@ -50,10 +50,14 @@ export function embedding(ids: Tensor, table: Tensor): Tensor {
   const [V, D] = table.shape;
   const be = table.backend;
   const out = empty(be, [...ids.shape, D]);
-  if (ids.numel > 0) be.embedding(ids.buf, table.buf, out.buf, ids.numel, D);
+  if (ids.numel > 0) {
+    be.embedding({ ids: ids.buf, table: table.buf, out: out.buf, n: ids.numel, dim: D });
+  }
   return record(out, "embedding", [table], (g) => {
     const gt = full(be, [V, D], 0);
-    if (ids.numel > 0) be.embeddingBackward(ids.buf, g.buf, gt.buf, ids.numel, D);
+    if (ids.numel > 0) {
+      be.embeddingBackward({ ids: ids.buf, dy: g.buf, dtable: gt.buf, n: ids.numel, dim: D });
+    }
     return [gt];
   });
 }

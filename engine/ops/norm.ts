@@ -37,18 +37,18 @@ export function batchNorm2d(
       (x.requiresGrad || gamma.requiresGrad || beta.requiresGrad);
     if (!needsGrad) {
       const y = empty(be, x.shape);
-      be.batchNormApply(
-        x.buf,
-        runningMean.buf,
-        runningVar.buf,
-        gamma.buf,
-        beta.buf,
-        y.buf,
+      be.batchNormApply({
+        x: x.buf,
+        mean: runningMean.buf,
+        variance: runningVar.buf,
+        gamma: gamma.buf,
+        beta: beta.buf,
+        y: y.buf,
         N,
         C,
         HW,
         eps,
-      );
+      });
       return y;
     }
     // Differentiable composite: y = x * sc + (beta - mean * sc), sc = gamma / sqrt(var + eps).
@@ -58,29 +58,46 @@ export function batchNorm2d(
     return add(mul(x, reshape(sc, bshape)), reshape(sh, bshape));
   }
   const mean = empty(be, [C]), variance = empty(be, [C]);
-  be.batchNormStats(x.buf, mean.buf, variance.buf, N, C, HW);
+  be.batchNormStats({ x: x.buf, mean: mean.buf, variance: variance.buf, N, C, HW });
   const y = empty(be, x.shape);
-  be.batchNormApply(x.buf, mean.buf, variance.buf, gamma.buf, beta.buf, y.buf, N, C, HW, eps);
+  be.batchNormApply({
+    x: x.buf,
+    mean: mean.buf,
+    variance: variance.buf,
+    gamma: gamma.buf,
+    beta: beta.buf,
+    y: y.buf,
+    N,
+    C,
+    HW,
+    eps,
+  });
   const cnt = N * HW;
-  be.axpby(mean.buf, runningMean.buf, momentum, 1 - momentum, C);
-  be.axpby(variance.buf, runningVar.buf, momentum * cnt / Math.max(cnt - 1, 1), 1 - momentum, C);
+  be.axpby({ x: mean.buf, y: runningMean.buf, alpha: momentum, beta: 1 - momentum, n: C });
+  be.axpby({
+    x: variance.buf,
+    y: runningVar.buf,
+    alpha: momentum * cnt / Math.max(cnt - 1, 1),
+    beta: 1 - momentum,
+    n: C,
+  });
   const out = record(y, "batchNorm2d", [x, gamma, beta], (g) => {
     const gx = empty(be, x.shape);
     const gg = full(be, [C], 0), gb = full(be, [C], 0);
-    be.batchNormBackward(
-      x.buf,
-      mean.buf,
-      variance.buf,
-      gamma.buf,
-      g.buf,
-      gx.buf,
-      gg.buf,
-      gb.buf,
+    be.batchNormBackward({
+      x: x.buf,
+      mean: mean.buf,
+      variance: variance.buf,
+      gamma: gamma.buf,
+      dy: g.buf,
+      dx: gx.buf,
+      dgamma: gg.buf,
+      dbeta: gb.buf,
       N,
       C,
       HW,
       eps,
-    );
+    });
     return [x.requiresGrad ? gx : (gx.dispose(), null), gg, gb];
   });
   if (!out.requiresGrad) {
@@ -99,22 +116,32 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   }
   const be = x.backend;
   const y = empty(be, x.shape), mean = empty(be, [rows]), rstd = empty(be, [rows]);
-  be.layerNorm(x.buf, gamma.buf, beta.buf, y.buf, mean.buf, rstd.buf, rows, cols, eps);
+  be.layerNorm({
+    x: x.buf,
+    gamma: gamma.buf,
+    beta: beta.buf,
+    y: y.buf,
+    mean: mean.buf,
+    rstd: rstd.buf,
+    rows,
+    cols,
+    eps,
+  });
   const out = record(y, "layerNorm", [x, gamma, beta], (g) => {
     const gx = empty(be, x.shape);
     const gg = full(be, [cols], 0), gb = full(be, [cols], 0);
-    be.layerNormBackward(
-      x.buf,
-      gamma.buf,
-      mean.buf,
-      rstd.buf,
-      g.buf,
-      gx.buf,
-      gg.buf,
-      gb.buf,
+    be.layerNormBackward({
+      x: x.buf,
+      gamma: gamma.buf,
+      mean: mean.buf,
+      rstd: rstd.buf,
+      dy: g.buf,
+      dx: gx.buf,
+      dgamma: gg.buf,
+      dbeta: gb.buf,
       rows,
       cols,
-    );
+    });
     return [gx, gg, gb];
   });
   if (!out.requiresGrad) {

@@ -8,7 +8,7 @@ export function sum(x: Tensor): Tensor {
   const be = x.backend;
   const y = empty(be, [1]);
   if (x.numel === 0) be.fill(y.buf, 0);
-  else be.reduceSum(x.buf, y.buf, 1, x.numel, 1, false);
+  else be.reduceSum({ x: x.buf, y: y.buf, outer: 1, reduce: x.numel, inner: 1, accumulate: false });
   return record(y, "sum", [x], (g) => [broadcastTo(g, x.shape)]);
 }
 
@@ -17,13 +17,13 @@ export function mean(x: Tensor): Tensor {
   needF32("mean", x);
   const be = x.backend;
   const s = empty(be, [1]);
-  be.reduceSum(x.buf, s.buf, 1, x.numel, 1, false);
+  be.reduceSum({ x: x.buf, y: s.buf, outer: 1, reduce: x.numel, inner: 1, accumulate: false });
   const y = empty(be, [1]);
-  be.axpby(s.buf, y.buf, 1 / x.numel, 0, 1);
+  be.axpby({ x: s.buf, y: y.buf, alpha: 1 / x.numel, beta: 0, n: 1 });
   s.dispose();
   return record(y, "mean", [x], (g) => {
     const gs = empty(be, [1]);
-    be.axpby(g.buf, gs.buf, 1 / x.numel, 0, 1);
+    be.axpby({ x: g.buf, y: gs.buf, alpha: 1 / x.numel, beta: 0, n: 1 });
     const gx = broadcastTo(gs, x.shape);
     gs.dispose();
     return [gx];
@@ -38,7 +38,7 @@ export function sumAxis(x: Tensor, axis: number, keepDim = false): Tensor {
   const kept = x.shape.map((d, i) => (i === a ? 1 : d));
   const shape = keepDim ? kept : x.shape.filter((_, i) => i !== a);
   const y = empty(x.backend, shape);
-  x.backend.reduceSum(x.buf, y.buf, outer, x.shape[a], inner, false);
+  x.backend.reduceSum({ x: x.buf, y: y.buf, outer, reduce: x.shape[a], inner, accumulate: false });
   return record(y, "sumAxis", [x], (g) => {
     const gv = g.view(kept);
     const gx = broadcastTo(gv, x.shape);
@@ -53,10 +53,10 @@ export function meanAxis(x: Tensor, axis: number, keepDim = false): Tensor {
   const s = sumAxis(x, a, keepDim);
   const n = x.shape[a];
   const y = empty(x.backend, s.shape);
-  x.backend.axpby(s.buf, y.buf, 1 / n, 0, s.numel);
+  x.backend.axpby({ x: s.buf, y: y.buf, alpha: 1 / n, beta: 0, n: s.numel });
   return record(y, "scale", [s], (g) => {
     const gs = empty(x.backend, g.shape);
-    x.backend.axpby(g.buf, gs.buf, 1 / n, 0, g.numel);
+    x.backend.axpby({ x: g.buf, y: gs.buf, alpha: 1 / n, beta: 0, n: g.numel });
     return [gs];
   });
 }

@@ -18,7 +18,7 @@ export function permuteRaw(x: Tensor, perm: readonly number[]): Tensor {
   const out = empty(x.backend, shape, x.dtype);
   if (out.numel === 0) return out;
   const [s, [v]] = simplify(shape, [{ offset: 0, strides: perm.map((p) => st[p]) }]);
-  x.backend.copyStrided(x.buf, v, out.buf, 0, s);
+  x.backend.copyStrided({ x: x.buf, vx: v, y: out.buf, yOffset: 0, shape: s });
   return out;
 }
 
@@ -45,7 +45,7 @@ function sliceRaw(x: Tensor, axis: number, start: number, end: number): Tensor {
   if (out.numel === 0) return out;
   const st = stridesOf(x.shape);
   const [s, [v]] = simplify(shape, [{ offset: start * st[axis], strides: st }]);
-  x.backend.copyStrided(x.buf, v, out.buf, 0, s);
+  x.backend.copyStrided({ x: x.buf, vx: v, y: out.buf, yOffset: 0, shape: s });
   return out;
 }
 
@@ -74,7 +74,7 @@ function joinMiddle(
           offset: 0,
           strides: [inner, d * inner, 1],
         }]);
-        be.copyStrided(t.buf, v, staged.buf, at * outer * inner, s);
+        be.copyStrided({ x: t.buf, vx: v, y: staged.buf, yOffset: at * outer * inner, shape: s });
       }
     }
     at += d;
@@ -85,7 +85,7 @@ function joinMiddle(
       offset: 0,
       strides: [inner, outer * inner, 1],
     }]);
-    be.copyStrided(staged.buf, v, out.buf, 0, s);
+    be.copyStrided({ x: staged.buf, vx: v, y: out.buf, yOffset: 0, shape: s });
   }
   staged.dispose();
   return out;

@@ -67,7 +67,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   const out = empty(x.backend, shape, x.dtype);
   if (out.numel === 0) return out;
   const [s, [v]] = simplify([...shape], [broadcastView(x.shape, shape)]);
-  x.backend.copyStrided(x.buf, v, out.buf, 0, s);
+  x.backend.copyStrided({ x: x.buf, vx: v, y: out.buf, yOffset: 0, shape: s });
   return out;
 }
 
@@ -84,7 +84,14 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
       const nextShape = [...curShape];
       nextShape[i] = 1;
       const next = empty(g.backend, nextShape);
-      g.backend.reduceSum(cur.buf, next.buf, outer, curShape[i], inner, false);
+      g.backend.reduceSum({
+        x: cur.buf,
+        y: next.buf,
+        outer,
+        reduce: curShape[i],
+        inner,
+        accumulate: false,
+      });
       if (cur !== g) cur.dispose();
       cur = next;
       curShape = nextShape;

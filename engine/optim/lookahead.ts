@@ -18,7 +18,7 @@ export class LookAhead {
   constructor(readonly inner: SGD, readonly alpha = 0.5, readonly k = 5) {
     for (const p of inner.params()) {
       const s = empty(p.backend, p.shape).persist();
-      p.backend.axpby(p.buf, s.buf, 1, 0, p.numel);
+      p.backend.axpby({ x: p.buf, y: s.buf, alpha: 1, beta: 0, n: p.numel });
       this.slow.set(p, s);
     }
   }

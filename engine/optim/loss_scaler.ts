@@ -77,8 +77,8 @@ export class LossScaler {
       const tmp = be.alloc(maxN);
       try {
         for (const p of withGrad) {
-          be.axpby(p.grad!.buf, tmp, inv, 0, p.numel);
-          be.axpby(tmp, p.grad!.buf, 1, 0, p.numel);
+          be.axpby({ x: p.grad!.buf, y: tmp, alpha: inv, beta: 0, n: p.numel });
+          be.axpby({ x: tmp, y: p.grad!.buf, alpha: 1, beta: 0, n: p.numel });
         }
       } finally {
         be.free(tmp);

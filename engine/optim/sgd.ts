@@ -106,7 +106,15 @@ export class SGD {
           m = full(p.backend, p.shape, 0).persist();
           this.momentumBufs.set(p, m);
         }
-        p.backend.sgdStep(p.buf, p.grad.buf, m.buf, p.numel, g.lr, g.momentum, g.weightDecay);
+        p.backend.sgdStep({
+          w: p.buf,
+          g: p.grad.buf,
+          m: m.buf,
+          n: p.numel,
+          lr: g.lr,
+          momentum: g.momentum,
+          weightDecay: g.weightDecay,
+        });
       }
     }
     this.stepCount++;

@@ -198,19 +198,25 @@ Deno.test({ name: "wasm: conv2d forward/backward vs ref", ...opts }, async () =>
     const dy = randn(ys, seed++), dw0 = randn(ws, seed++);
     const tag = JSON.stringify(p);
     await check(`conv2d ${tag}`, { x, w, bias }, { y: { n: ys } }, (be, b) => {
-      be.conv2d(b.x, b.w, b.bias, b.y, p);
+      be.conv2d({ x: b.x, w: b.w, bias: b.bias, y: b.y, geom: p });
     });
     await check(`conv2d no bias ${tag}`, { x, w }, { y: { n: ys } }, (be, b) => {
-      be.conv2d(b.x, b.w, null, b.y, p);
+      be.conv2d({ x: b.x, w: b.w, bias: null, y: b.y, geom: p });
     });
     await check(`conv2dBackwardData ${tag}`, { dy, w }, { dx: { n: xs, init: randn(xs, 7) } }, (
       be,
       b,
-    ) => be.conv2dBackwardData(b.dy, b.w, b.dx, p));
+    ) => be.conv2dBackwardData({ dy: b.dy, w: b.w, dx: b.dx, geom: p }));
     for (const acc of [false, true]) {
-      await check(`conv2dBackwardFilter acc=${acc} ${tag}`, { x, dy }, {
-        dw: { n: ws, init: dw0 },
-      }, (be, b) => be.conv2dBackwardFilter(b.x, b.dy, b.dw, p, acc));
+      await check(
+        `conv2dBackwardFilter acc=${acc} ${tag}`,
+        { x, dy },
+        {
+          dw: { n: ws, init: dw0 },
+        },
+        (be, b) =>
+          be.conv2dBackwardFilter({ x: b.x, dy: b.dy, dw: b.dw, geom: p, accumulate: acc }),
+      );
     }
   }
 });
@@ -230,49 +236,59 @@ Deno.test(
         `unaryBackward ${op}`,
         { x, dy: y0 },
         { dx: { n } },
-        (be, b) => be.unaryBackward(op, b.x, b.dy, b.dx, n),
+        (be, b) => be.unaryBackward({ op, x: b.x, dy: b.dy, dx: b.dx, n }),
       );
     }
-    await check("axpby", { x }, { y: { n, init: y0 } }, (be, b) => be.axpby(b.x, b.y, 0.5, -2, n));
+    await check(
+      "axpby",
+      { x },
+      { y: { n, init: y0 } },
+      (be, b) => be.axpby({ x: b.x, y: b.y, alpha: 0.5, beta: -2, n }),
+    );
     await check(
       "axpby beta 0",
       { x },
       { y: { n, init: y0 } },
-      (be, b) => be.axpby(b.x, b.y, 3, 0, n),
+      (be, b) => be.axpby({ x: b.x, y: b.y, alpha: 3, beta: 0, n }),
     );
     // binary with broadcasting views: [4, 5, 6] op [1, 5, 1] and op [4, 1, 6] (permuted).
     const a = randn(200, 5), bb = randn(200, 6);
     for (const op of ["add", "sub", "mul", "div", "max", "min"] as const) {
-      await check(`binary ${op} broadcast`, { a, b: bb }, { o: { n: 120 } }, (be, b) =>
-        be.binary(
-          op,
-          b.a,
-          { offset: 3, strides: [30, 6, 1] },
-          b.b,
-          {
-            offset: 7,
-            strides: [0, 1, 0],
-          },
-          b.o,
-          [4, 5, 6],
-        ));
+      await check(
+        `binary ${op} broadcast`,
+        { a, b: bb },
+        { o: { n: 120 } },
+        (be, b) =>
+          be.binary({
+            op,
+            a: b.a,
+            va: { offset: 3, strides: [30, 6, 1] },
+            b: b.b,
+            vb: {
+              offset: 7,
+              strides: [0, 1, 0],
+            },
+            out: b.o,
+            shape: [4, 5, 6],
+          }),
+      );
       await check(
         `binary ${op} scalar/transposed`,
         { a, b: bb },
         { o: { n: 120 } },
         (be, b) =>
-          be.binary(
+          be.binary({
             op,
-            b.a,
-            { offset: 0, strides: [1, 0, 4] },
-            b.b,
-            {
+            a: b.a,
+            va: { offset: 0, strides: [1, 0, 4] },
+            b: b.b,
+            vb: {
               offset: 11,
               strides: [0, 0, 0],
             },
-            b.o,
-            [4, 5, 6],
-          ),
+            out: b.o,
+            shape: [4, 5, 6],
+          }),
       );
     }
     const big = randn(3 * 128 * 257, 8), big2 = randn(128 * 257, 9);
@@ -281,38 +297,57 @@ Deno.test(
       { a: big, b: big2 },
       { o: { n: big.length } },
       (be, b) =>
-        be.binary(
-          "mul",
-          b.a,
-          { offset: 0, strides: [128 * 257, 257, 1] },
-          b.b,
-          {
+        be.binary({
+          op: "mul",
+          a: b.a,
+          va: { offset: 0, strides: [128 * 257, 257, 1] },
+          b: b.b,
+          vb: {
             offset: 0,
             strides: [0, 257, 1],
           },
-          b.o,
-          [3, 128, 257],
-        ),
+          out: b.o,
+          shape: [3, 128, 257],
+        }),
     );
     await check(
       "copyStrided permute",
       { x: big },
       { y: { n: big.length + 4 } },
       (be, b) =>
-        be.copyStrided(b.x, { offset: 0, strides: [1, 3 * 257, 3] }, b.y, 4, [3, 128, 257]),
+        be.copyStrided({
+          x: b.x,
+          vx: { offset: 0, strides: [1, 3 * 257, 3] },
+          y: b.y,
+          yOffset: 4,
+          shape: [3, 128, 257],
+        }),
     );
     await check(
       "copyStrided slice",
       { x: big },
       { y: { n: 40 * 50 } },
-      (be, b) => be.copyStrided(b.x, { offset: 257 * 5 + 2, strides: [257, 1] }, b.y, 0, [40, 50]),
+      (be, b) =>
+        be.copyStrided({
+          x: b.x,
+          vx: { offset: 257 * 5 + 2, strides: [257, 1] },
+          y: b.y,
+          yOffset: 0,
+          shape: [40, 50],
+        }),
     );
     for (const [o, r, i] of [[1, 1000, 1], [7, 13, 1], [5, 9, 33], [1, 64, 300], [300, 17, 3]]) {
       const src = randn(o * r * i, o + r + i);
       for (const acc of [false, true]) {
-        await check(`reduceSum ${[o, r, i]} acc=${acc}`, { x: src }, {
-          y: { n: o * i, init: randn(o * i, 4) },
-        }, (be, b) => be.reduceSum(b.x, b.y, o, r, i, acc));
+        await check(
+          `reduceSum ${[o, r, i]} acc=${acc}`,
+          { x: src },
+          {
+            y: { n: o * i, init: randn(o * i, 4) },
+          },
+          (be, b) =>
+            be.reduceSum({ x: b.x, y: b.y, outer: o, reduce: r, inner: i, accumulate: acc }),
+        );
       }
     }
     await check("sumSquares + clipByNorm", { x }, {
@@ -323,7 +358,7 @@ Deno.test(
       b,
     ) => {
       be.sumSquares(b.x, n, b.s, true);
-      be.copyStrided(b.x, { offset: 0, strides: [1] }, b.x2, 0, [n]);
+      be.copyStrided({ x: b.x, vx: { offset: 0, strides: [1] }, y: b.x2, yOffset: 0, shape: [n] });
       be.clipByNorm(b.x2, n, b.s, 10);
     });
     const g = randn(n, 10), m0 = randn(n, 11);
@@ -331,7 +366,8 @@ Deno.test(
       "sgdStep",
       { g },
       { w: { n, init: x }, m: { n, init: m0 } },
-      (be, b) => be.sgdStep(b.w, b.g, b.m, n, 0.1, 0.9, 1e-4),
+      (be, b) =>
+        be.sgdStep({ w: b.w, g: b.g, m: b.m, n, lr: 0.1, momentum: 0.9, weightDecay: 1e-4 }),
     );
     await check(
       "lookaheadSync",
@@ -343,14 +379,15 @@ Deno.test(
       "dropoutMask",
       {},
       { m: { n } },
-      (be, b) => be.dropoutMask(b.m, n, 0.1, 1234, 99),
+      (be, b) => be.dropoutMask({ mask: b.m, n, p: 0.1, seed: 1234, offset: 99 }),
       0,
     );
     await check(
       "dropoutMask big offset",
       {},
       { m: { n: 1000 } },
-      (be, b) => be.dropoutMask(b.m, 1000, 0.5, 0xdeadbeef, 4294967000),
+      (be, b) =>
+        be.dropoutMask({ mask: b.m, n: 1000, p: 0.5, seed: 0xdeadbeef, offset: 4294967000 }),
       0,
     );
   },
@@ -373,7 +410,7 @@ Deno.test({ name: "wasm: normalization, pooling, embedding, losses vs ref", ...o
       b,
     ) => {
       be.softmax(b.x, b.y, rows, cols);
-      be.softmaxBackward(b.y, b.dy, b.dx, rows, cols);
+      be.softmaxBackward({ y: b.y, dy: b.dy, dx: b.dx, rows, cols });
     });
     const gam = randn(cols, 4), bet = randn(cols, 5);
     await check(`layerNorm ${rows}x${cols}`, { x, gam, bet, dy }, {
@@ -384,15 +421,51 @@ Deno.test({ name: "wasm: normalization, pooling, embedding, losses vs ref", ...o
       dg: { n: cols, init: randn(cols, 6) },
       db: { n: cols, init: randn(cols, 7) },
     }, (be, b) => {
-      be.layerNorm(b.x, b.gam, b.bet, b.y, b.mean, b.rstd, rows, cols, 1e-5);
-      be.layerNormBackward(b.x, b.gam, b.mean, b.rstd, b.dy, b.dx, b.dg, b.db, rows, cols);
+      be.layerNorm({
+        x: b.x,
+        gamma: b.gam,
+        beta: b.bet,
+        y: b.y,
+        mean: b.mean,
+        rstd: b.rstd,
+        rows,
+        cols,
+        eps: 1e-5,
+      });
+      be.layerNormBackward({
+        x: b.x,
+        gamma: b.gam,
+        mean: b.mean,
+        rstd: b.rstd,
+        dy: b.dy,
+        dx: b.dx,
+        dgamma: b.dg,
+        dbeta: b.db,
+        rows,
+        cols,
+      });
     });
     const targets = randInt(rows, 9, cols);
     targets[0] = -100;
-    await check(`crossEntropy ${rows}x${cols}`, { x, t: targets }, {
-      loss: { n: rows },
-      d: { n: rows * cols },
-    }, (be, b) => be.crossEntropy(b.x, b.t, b.loss, b.d, rows, cols, -100, 1 / rows));
+    await check(
+      `crossEntropy ${rows}x${cols}`,
+      { x, t: targets },
+      {
+        loss: { n: rows },
+        d: { n: rows * cols },
+      },
+      (be, b) =>
+        be.crossEntropy({
+          logits: b.x,
+          targets: b.t,
+          loss: b.loss,
+          dlogits: b.d,
+          rows,
+          cols,
+          ignoreIndex: -100,
+          scale: 1 / rows,
+        }),
+    );
   }
   for (const [N, C, HW] of [[2, 3, 5], [4, 64, 196], [1, 7, 1]]) {
     const x = randn(N * C * HW, N + C), dy = randn(N * C * HW, 2);
@@ -405,9 +478,33 @@ Deno.test({ name: "wasm: normalization, pooling, embedding, losses vs ref", ...o
       dg: { n: C, init: randn(C, 5) },
       db: { n: C, init: randn(C, 6) },
     }, (be, b) => {
-      be.batchNormStats(b.x, b.mean, b.v, N, C, HW);
-      be.batchNormApply(b.x, b.mean, b.v, b.gam, b.bet, b.y, N, C, HW, 1e-5);
-      be.batchNormBackward(b.x, b.mean, b.v, b.gam, b.dy, b.dx, b.dg, b.db, N, C, HW, 1e-5);
+      be.batchNormStats({ x: b.x, mean: b.mean, variance: b.v, N, C, HW });
+      be.batchNormApply({
+        x: b.x,
+        mean: b.mean,
+        variance: b.v,
+        gamma: b.gam,
+        beta: b.bet,
+        y: b.y,
+        N,
+        C,
+        HW,
+        eps: 1e-5,
+      });
+      be.batchNormBackward({
+        x: b.x,
+        mean: b.mean,
+        variance: b.v,
+        gamma: b.gam,
+        dy: b.dy,
+        dx: b.dx,
+        dgamma: b.dg,
+        dbeta: b.db,
+        N,
+        C,
+        HW,
+        eps: 1e-5,
+      });
     });
   }
   for (const [N, C, H, W] of [[2, 3, 8, 9], [4, 16, 28, 28]]) {
@@ -429,8 +526,8 @@ Deno.test({ name: "wasm: normalization, pooling, embedding, losses vs ref", ...o
       out: { n: n * dim },
       dt: { n: vocab * dim, init: randn(vocab * dim, 4) },
     }, (be, b) => {
-      be.embedding(b.ids, b.table, b.out, n, dim);
-      be.embeddingBackward(b.ids, b.dy, b.dt, n, dim);
+      be.embedding({ ids: b.ids, table: b.table, out: b.out, n, dim });
+      be.embeddingBackward({ ids: b.ids, dy: b.dy, dtable: b.dt, n, dim });
     });
   }
 });
@@ -467,9 +564,9 @@ Deno.test({ name: "wasm: 1 thread and 3 threads agree", ...opts }, async () => {
       dx: { n: x.length },
       dw: { n: w.length },
     }, (be, b) => {
-      be.conv2d(b.x, b.w, null, b.y, p);
-      be.conv2dBackwardData(b.dy, b.w, b.dx, p);
-      be.conv2dBackwardFilter(b.x, b.dy, b.dw, p, false);
+      be.conv2d({ x: b.x, w: b.w, bias: null, y: b.y, geom: p });
+      be.conv2dBackwardData({ dy: b.dy, w: b.w, dx: b.dx, geom: p });
+      be.conv2dBackwardFilter({ x: b.x, dy: b.dy, dw: b.dw, geom: p, accumulate: false });
     });
     for (const k of ["y", "dx", "dw"]) assertClose(`conv ${k} 1 vs 3 threads`, c3[k], c1[k], 1e-5);
   }

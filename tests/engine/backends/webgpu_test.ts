@@ -242,18 +242,18 @@ Deno.test({
           y: { n: dy.length },
           y2: { n: dy.length },
         }, (be, b) => {
-          be.conv2d(b.x, b.w, b.bias, b.y, p);
-          be.conv2d(b.x, b.w, null, b.y2, p);
+          be.conv2d({ x: b.x, w: b.w, bias: b.bias, y: b.y, geom: p });
+          be.conv2d({ x: b.x, w: b.w, bias: null, y: b.y2, geom: p });
         });
         await check(`conv2dBackwardData ${tag}`, { dy, w }, { dx: { n: x.length } }, (be, b) => {
-          be.conv2dBackwardData(b.dy, b.w, b.dx, p);
+          be.conv2dBackwardData({ dy: b.dy, w: b.w, dx: b.dx, geom: p });
         });
         await check(`conv2dBackwardFilter ${tag}`, { x, dy }, {
           dw: { n: w.length },
           dwAcc: { n: w.length, init: dw0 },
         }, (be, b) => {
-          be.conv2dBackwardFilter(b.x, b.dy, b.dw, p, false);
-          be.conv2dBackwardFilter(b.x, b.dy, b.dwAcc, p, true);
+          be.conv2dBackwardFilter({ x: b.x, dy: b.dy, dw: b.dw, geom: p, accumulate: false });
+          be.conv2dBackwardFilter({ x: b.x, dy: b.dy, dw: b.dwAcc, geom: p, accumulate: true });
         });
       }
     }),
@@ -272,8 +272,8 @@ Deno.test({
         dw: { n: dw0.length },
         dwAcc: { n: dw0.length, init: dw0 },
       }, (be, b) => {
-        be.conv2dBackwardFilter(b.x, b.dy, b.dw, p, false);
-        be.conv2dBackwardFilter(b.x, b.dy, b.dwAcc, p, true);
+        be.conv2dBackwardFilter({ x: b.x, dy: b.dy, dw: b.dw, geom: p, accumulate: false });
+        be.conv2dBackwardFilter({ x: b.x, dy: b.dy, dw: b.dwAcc, geom: p, accumulate: true });
       });
     }),
 });
@@ -291,7 +291,7 @@ Deno.test({
       const dy = randn(n, 12);
       await check(`unary ${op}`, { x, dy }, { y: { n }, dx: { n } }, (be, b) => {
         be.unary(op, b.x, b.y, n);
-        be.unaryBackward(op, b.x, b.dy, b.dx, n);
+        be.unaryBackward({ op, x: b.x, dy: b.dy, dx: b.dx, n });
       });
     }
   },
@@ -322,7 +322,7 @@ Deno.test({
       for (const v of views) {
         const n = v.shape.reduce((s, x) => s * x, 1);
         await check(`binary ${op} ${JSON.stringify(v.shape)}`, { a, b }, { o: { n } }, (be, bf) => {
-          be.binary(op, bf.a, v.va, bf.b, v.vb, bf.o, v.shape);
+          be.binary({ op, a: bf.a, va: v.va, b: bf.b, vb: v.vb, out: bf.o, shape: v.shape });
         });
       }
     }
@@ -337,9 +337,9 @@ Deno.test({
     const x = randn(n, 31);
     await check("inplace", { x }, { y: { n, init: randn(n, 32) } }, (be, b) => {
       const v = { offset: 0, strides: [1] };
-      be.binary("add", b.y, v, b.x, v, b.y, [n]);
-      be.binary("mul", b.y, v, b.y, v, b.y, [n]);
-      be.axpby(b.y, b.y, 0.5, 0.25, n);
+      be.binary({ op: "add", a: b.y, va: v, b: b.x, vb: v, out: b.y, shape: [n] });
+      be.binary({ op: "mul", a: b.y, va: v, b: b.y, vb: v, out: b.y, shape: [n] });
+      be.axpby({ x: b.y, y: b.y, alpha: 0.5, beta: 0.25, n });
     });
   },
 });
@@ -351,8 +351,8 @@ Deno.test({
     const n = 513;
     const x = randn(n, 41);
     await check("axpby", { x }, { y0: { n }, y1: { n, init: randn(n, 42) } }, (be, b) => {
-      be.axpby(b.x, b.y0, 2, 0, n);
-      be.axpby(b.x, b.y1, -0.5, 1.5, n);
+      be.axpby({ x: b.x, y: b.y0, alpha: 2, beta: 0, n });
+      be.axpby({ x: b.x, y: b.y1, alpha: -0.5, beta: 1.5, n });
     });
     const xi = randInt(60, 43, 1000);
     await check(
@@ -368,11 +368,41 @@ Deno.test({
         w: { n: 10 },
       },
       (be, b) => {
-        be.copyStrided(b.x, { offset: 1, strides: [1, 12] }, b.t, 0, [12, 5]); // transpose
-        be.copyStrided(b.x, { offset: 3, strides: [10, 2] }, b.s, 0, [4, 5]); // slice
-        be.copyStrided(b.x, { offset: 0, strides: [1] }, b.c, 0, [150]); // concat part 1
-        be.copyStrided(b.x, { offset: 200, strides: [1] }, b.c, 150, [150]); // part 2
-        be.copyStrided(b.xi, { offset: 0, strides: [1, 3, 12] }, b.ti, 0, [3, 4, 5]);
+        be.copyStrided({
+          x: b.x,
+          vx: { offset: 1, strides: [1, 12] },
+          y: b.t,
+          yOffset: 0,
+          shape: [12, 5],
+        }); // transpose
+        be.copyStrided({
+          x: b.x,
+          vx: { offset: 3, strides: [10, 2] },
+          y: b.s,
+          yOffset: 0,
+          shape: [4, 5],
+        }); // slice
+        be.copyStrided({
+          x: b.x,
+          vx: { offset: 0, strides: [1] },
+          y: b.c,
+          yOffset: 0,
+          shape: [150],
+        }); // concat part 1
+        be.copyStrided({
+          x: b.x,
+          vx: { offset: 200, strides: [1] },
+          y: b.c,
+          yOffset: 150,
+          shape: [150],
+        }); // part 2
+        be.copyStrided({
+          x: b.xi,
+          vx: { offset: 0, strides: [1, 3, 12] },
+          y: b.ti,
+          yOffset: 0,
+          shape: [3, 4, 5],
+        });
         be.fill(b.f, 1.5);
         be.fill(b.f, -2, 10, 7);
         be.fill(b.fi, 42);
@@ -396,10 +426,10 @@ Deno.test({
       innerAcc: { n: 4 * 9, init: randn(36, 53) },
       all: { n: 1 },
     }, (be, b) => {
-      be.reduceSum(b.x, b.rows, 36, 37, 1, true);
-      be.reduceSum(b.x, b.inner, 4, 37, 9, false);
-      be.reduceSum(b.x, b.innerAcc, 4, 37, 9, true);
-      be.reduceSum(b.x, b.all, 1, 4 * 37 * 9, 1, false);
+      be.reduceSum({ x: b.x, y: b.rows, outer: 36, reduce: 37, inner: 1, accumulate: true });
+      be.reduceSum({ x: b.x, y: b.inner, outer: 4, reduce: 37, inner: 9, accumulate: false });
+      be.reduceSum({ x: b.x, y: b.innerAcc, outer: 4, reduce: 37, inner: 9, accumulate: true });
+      be.reduceSum({ x: b.x, y: b.all, outer: 1, reduce: 4 * 37 * 9, inner: 1, accumulate: false });
     });
     const big = randn(70001, 54);
     await check("sumSquares", { x, big }, {
@@ -436,14 +466,29 @@ Deno.test({
         dx: { n: rows * cols },
       }, (be, b) => {
         be.softmax(b.x, b.y, rows, cols);
-        be.softmaxBackward(b.y, b.dy, b.dx, rows, cols);
+        be.softmaxBackward({ y: b.y, dy: b.dy, dx: b.dx, rows, cols });
       });
       const t = randInt(rows, 62, cols);
       t[1] = -100;
-      await check(`crossEntropy ${rows}x${cols}`, { x, t }, {
-        loss: { n: rows },
-        d: { n: rows * cols },
-      }, (be, b) => be.crossEntropy(b.x, b.t, b.loss, b.d, rows, cols, -100, 0.25));
+      await check(
+        `crossEntropy ${rows}x${cols}`,
+        { x, t },
+        {
+          loss: { n: rows },
+          d: { n: rows * cols },
+        },
+        (be, b) =>
+          be.crossEntropy({
+            logits: b.x,
+            targets: b.t,
+            loss: b.loss,
+            dlogits: b.d,
+            rows,
+            cols,
+            ignoreIndex: -100,
+            scale: 0.25,
+          }),
+      );
     }
   },
 });
@@ -463,8 +508,29 @@ Deno.test({
         dg: { n: cols, init: randn(cols, 75) },
         db: { n: cols, init: randn(cols, 76) },
       }, (be, b) => {
-        be.layerNorm(b.x, b.g, b.bt, b.y, b.mean, b.rstd, rows, cols, 1e-5);
-        be.layerNormBackward(b.x, b.g, b.mean, b.rstd, b.dy, b.dx, b.dg, b.db, rows, cols);
+        be.layerNorm({
+          x: b.x,
+          gamma: b.g,
+          beta: b.bt,
+          y: b.y,
+          mean: b.mean,
+          rstd: b.rstd,
+          rows,
+          cols,
+          eps: 1e-5,
+        });
+        be.layerNormBackward({
+          x: b.x,
+          gamma: b.g,
+          mean: b.mean,
+          rstd: b.rstd,
+          dy: b.dy,
+          dx: b.dx,
+          dgamma: b.dg,
+          dbeta: b.db,
+          rows,
+          cols,
+        });
       }, 2e-4);
     }
   },
@@ -485,9 +551,33 @@ Deno.test({
       dg: { n: C, init: randn(C, 85) },
       db: { n: C, init: randn(C, 86) },
     }, (be, b) => {
-      be.batchNormStats(b.x, b.mean, b.v, N, C, HW);
-      be.batchNormApply(b.x, b.mean, b.v, b.g, b.bt, b.y, N, C, HW, 1e-5);
-      be.batchNormBackward(b.x, b.mean, b.v, b.g, b.dy, b.dx, b.dg, b.db, N, C, HW, 1e-5);
+      be.batchNormStats({ x: b.x, mean: b.mean, variance: b.v, N, C, HW });
+      be.batchNormApply({
+        x: b.x,
+        mean: b.mean,
+        variance: b.v,
+        gamma: b.g,
+        beta: b.bt,
+        y: b.y,
+        N,
+        C,
+        HW,
+        eps: 1e-5,
+      });
+      be.batchNormBackward({
+        x: b.x,
+        mean: b.mean,
+        variance: b.v,
+        gamma: b.g,
+        dy: b.dy,
+        dx: b.dx,
+        dgamma: b.dg,
+        dbeta: b.db,
+        N,
+        C,
+        HW,
+        eps: 1e-5,
+      });
     }, 2e-4);
   },
 });
@@ -538,8 +628,8 @@ Deno.test({
         dt: { n: vocab * dim, init: randn(vocab * dim, 104) },
       },
       (be, b) => {
-        be.embedding(b.ids, b.table, b.out, n, dim);
-        be.embeddingBackward(b.ids, b.dy, b.dt, n, dim);
+        be.embedding({ ids: b.ids, table: b.table, out: b.out, n, dim });
+        be.embeddingBackward({ ids: b.ids, dy: b.dy, dtable: b.dt, n, dim });
       },
       1e-4,
       ["out", "dt"],
@@ -558,14 +648,14 @@ Deno.test({
         {},
         { m: { n } },
         (be, b) => {
-          be.dropoutMask(b.m, n, p, seed, offset);
+          be.dropoutMask({ mask: b.m, n, p, seed, offset });
         },
         0,
         ["m"],
       );
       const g = await gpu();
       const m = g.alloc(n);
-      g.dropoutMask(m, n, p, seed, offset);
+      g.dropoutMask({ mask: m, n, p, seed, offset });
       const got = await g.read(m);
       g.free(m);
       for (let i = 0; i < n; i++) {
@@ -587,8 +677,8 @@ Deno.test({
       m: { n, init: randn(n, 113) },
       slow: { n, init: randn(n, 114) },
     }, (be, b) => {
-      be.sgdStep(b.w, b.g, b.m, n, 0.1, 0.9, 1e-4);
-      be.sgdStep(b.w, b.g, b.m, n, 0.05, 0.9, 0);
+      be.sgdStep({ w: b.w, g: b.g, m: b.m, n, lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
+      be.sgdStep({ w: b.w, g: b.g, m: b.m, n, lr: 0.05, momentum: 0.9, weightDecay: 0 });
       be.lookaheadSync(b.w, b.slow, n, 0.5);
     });
   },
@@ -712,7 +802,7 @@ Deno.test({
     const before = g.counters();
     const v = { offset: 0, strides: [1] };
     for (let i = 0; i < 10; i++) {
-      g.binary("add", a, v, b, v, c, [n]);
+      g.binary({ op: "add", a, va: v, b, vb: v, out: c, shape: [n] });
       g.unary("tanh", c, b, n);
       g.softmax(b, c, 16, 16);
       g.matmul(c, a, b, {
@@ -726,7 +816,7 @@ Deno.test({
         strideB: 0,
         strideC: 0,
       });
-      g.axpby(b, a, 0.1, 0.9, n);
+      g.axpby({ x: b, y: a, alpha: 0.1, beta: 0.9, n });
     }
     const mid = g.counters();
     assertEquals(mid.submits, before.submits, "no submit while recording");
@@ -768,7 +858,7 @@ Deno.test({
         const sizes = [17, 1000, 4096, 30000, 257];
         const bufs = sizes.map((s) => g.alloc(s));
         g.unary("relu", bufs[0], bufs[4], 17);
-        g.embeddingBackward(g.alloc(0, "i32"), bufs[1], bufs[2], 0, 4); // n = 0 no-op
+        g.embeddingBackward({ ids: g.alloc(0, "i32"), dy: bufs[1], dtable: bufs[2], n: 0, dim: 4 }); // n = 0 no-op
         for (const b of bufs) g.free(b);
       }
       await g.flush();
