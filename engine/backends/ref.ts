@@ -15,7 +15,6 @@ import {
   type Conv2dArgs,
   type Conv2dBackwardDataArgs,
   type Conv2dBackwardFilterArgs,
-  type Conv2dParams,
   type CopyStridedArgs,
   counterUniform,
   type CrossEntropyArgs,

@@ -10,7 +10,6 @@ import {
   type BatchNormBackwardArgs,
   type BatchNormStatsArgs,
   type BinaryArgs,
-  type BinaryOp,
   type Buf,
   type Conv2dArgs,
   type Conv2dBackwardDataArgs,
@@ -32,7 +31,6 @@ import {
   type SoftmaxBackwardArgs,
   type UnaryBackwardArgs,
   type UnaryOp,
-  type View,
 } from "../backend.ts";
 import { adapterIsFallback, adapterName } from "./webgpu/adapter.ts";
 import { GpuContext, type Grid } from "./webgpu/context.ts";
