@@ -6,6 +6,9 @@
 import type { Backend, Buf, DType } from "./backend.ts";
 import { type Disposable, isGradEnabled, track, untrack } from "./scope.ts";
 import { runBackward } from "./autograd.ts";
+import { numelOf } from "./shape.ts";
+
+export { numelOf };
 
 /** A device buffer shared by a tensor and its reshaped aliases. */
 export class Storage {
@@ -26,16 +29,6 @@ export interface Node {
   readonly inputs: Tensor[];
   /** Returns one gradient per input (null where none); must not return saved forward tensors. */
   backward(gradOut: Tensor): (Tensor | null)[];
-}
-
-/** Product of a shape's dims. */
-export function numelOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new Error(`bad dimension ${d} in shape [${shape}]`);
-    n *= d;
-  }
-  return n;
 }
 
 export class Tensor implements Disposable {

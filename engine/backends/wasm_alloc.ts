@@ -132,3 +132,34 @@ export class HeapAllocator {
     return ptr ?? this.fromTop(size);
   }
 }
+
+/**
+ * The wasm backend's kernel scratch: one heap block holding `nthreads` per-thread slices of a
+ * common stride, followed by a shared part. It only grows (the old block is freed then).
+ */
+export class ScratchArena {
+  private base = 0;
+  private bytes = 0;
+
+  constructor(private readonly heap: HeapAllocator, private readonly nthreads: number) {}
+
+  /** Address of thread 0's slice (thread t's slice starts t strides later). */
+  get address(): number {
+    return this.base;
+  }
+
+  /**
+   * Makes the arena hold nthreads slices of `perThread` bytes (rounded to 64) plus `shared` bytes
+   * after them; returns the address of the shared part.
+   */
+  ensure(perThread: number, shared: number): number {
+    const stride = Math.ceil(perThread / ALIGN) * ALIGN;
+    const need = stride * this.nthreads + shared;
+    if (need > this.bytes) {
+      if (this.base) this.heap.free(this.base);
+      this.base = this.heap.alloc(need);
+      this.bytes = need;
+    }
+    return this.base + stride * this.nthreads;
+  }
+}

@@ -32,15 +32,27 @@ export interface WorkerInit {
 }
 
 import { compileMicroKernel } from "./wasm_micro.ts";
+import {
+  checkExports,
+  KERNEL_NAMES,
+  kernelArgList,
+  type KernelArgs,
+  type KernelName,
+  queryArgList,
+  type QueryArgs,
+  type QueryName,
+} from "./wasm_kernels.ts";
 
 type Kernel = (...args: number[]) => void;
 
 const STACK_BYTES = 1 << 20;
+/** Below this much work (elements or flops/64) a kernel runs on the main thread only. */
+const PARALLEL_MIN = 1 << 15;
 const SPIN_MAIN = 200_000;
 
 /** Kernel module instances on all threads plus the dispatcher. */
 export class WasmPool {
-  readonly exports: WebAssembly.Exports;
+  private readonly exports: WebAssembly.Exports;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
   private readonly fnIndex = new Map<string, number>();
@@ -54,15 +66,14 @@ export class WasmPool {
     readonly ctrl: number,
     /** First free byte after the pool's reservations (control block, worker stacks). */
     readonly heapStart: number,
-    names: string[],
     /** Whether the GEMM micro-kernel uses relaxed-SIMD fused multiply-add. */
     readonly fma: boolean,
   ) {
     this.exports = instance.exports;
     this.i32 = new Int32Array(memory.buffer, ctrl, CTRL.ARGS_BYTE / 4);
     this.f64 = new Float64Array(memory.buffer, ctrl + CTRL.ARGS_BYTE, CTRL.MAX_ARGS);
-    names.forEach((n, i) => this.fnIndex.set(n, i));
-    (this.exports.set_work_counter as (addr: number) => void)(ctrl + 4 * CTRL.COUNTER);
+    KERNEL_NAMES.forEach((n, i) => this.fnIndex.set(n, i));
+    this.query("set_work_counter", { addr: ctrl + 4 * CTRL.COUNTER });
   }
 
   /** Compiles `wasmBytes`, instantiates it on `nthreads` threads and waits for all to be ready. */
@@ -79,6 +90,7 @@ export class WasmPool {
     });
     const { module: micro, fma } = compileMicroKernel();
     const instance = instantiate(module, micro, memory);
+    checkExports(instance.exports);
     const heapBase = (instance.exports.__heap_base as WebAssembly.Global).value as number;
     const ctrl = align(heapBase, 64);
     let top = align(ctrl + CTRL.BYTES, 65536);
@@ -88,13 +100,9 @@ export class WasmPool {
       stackTops.push(top); // stacks grow down
     }
     new Uint8Array(memory.buffer, ctrl, CTRL.BYTES).fill(0);
-    const names = WebAssembly.Module.exports(module)
-      .filter((e) => e.kind === "function")
-      .map((e) => e.name)
-      .sort();
-    const pool = new WasmPool(memory, instance, nthreads, ctrl, top, names, fma);
+    const pool = new WasmPool(memory, instance, nthreads, ctrl, top, fma);
     await Promise.all(
-      stackTops.map((stackTop, i) => pool.spawn(module, micro, i + 1, stackTop, names)),
+      stackTops.map((stackTop, i) => pool.spawn(module, micro, i + 1, stackTop, KERNEL_NAMES)),
     );
     return pool;
   }
@@ -130,10 +138,13 @@ export class WasmPool {
     });
   }
 
-  /** Runs kernel `name(tid, nt, ...args)` on `threads` threads (default all) and waits for it. */
-  run(name: string, args: number[], threads = this.nthreads): void {
-    const fn = this.exports[name] as Kernel | undefined;
-    if (!fn) throw new Error(`wasm kernel '${name}' is not exported by engine.wasm`);
+  /**
+   * Runs kernel `name(tid, nt, ...args)` on `threads` threads (default all) and waits for it;
+   * `args` are named as in the kernel's Rust signature (see wasm_kernels.ts).
+   */
+  call<K extends KernelName>(name: K, named: KernelArgs<K>, threads = this.nthreads): void {
+    const args = kernelArgList(name, named);
+    const fn = this.exports[name] as Kernel;
     const nt = Math.max(1, Math.min(threads, this.nthreads));
     Atomics.store(this.i32, CTRL.COUNTER, 0);
     if (nt === 1 || this.workers.length === 0) {
@@ -166,6 +177,22 @@ export class WasmPool {
     if (mainError) throw mainError;
     const err = Atomics.exchange(i32, CTRL.ERROR, 0);
     if (err) throw new Error(`wasm kernel '${name}' failed on worker ${err - 1}`);
+  }
+
+  /** Threads for `work` independent elements (all, or 1 when too little to share). */
+  threadsFor(work: number): number {
+    return work >= PARALLEL_MIN ? this.nthreads : 1;
+  }
+
+  /** Threads for a row-split kernel: never more than there are rows. */
+  threadsForRows(rows: number, perRow: number): number {
+    return Math.min(rows, this.threadsFor(rows * perRow));
+  }
+
+  /** Calls main-thread function `name` (a size or set-up query) and returns its result. */
+  query<Q extends QueryName>(name: Q, named: QueryArgs<Q>): number {
+    const fn = this.exports[name] as (...a: number[]) => number;
+    return fn(...queryArgList(name, named));
   }
 
   /** Stops and terminates the workers. */

@@ -35,7 +35,8 @@ import {
 import { adapterIsFallback, adapterName } from "./webgpu/adapter.ts";
 import { GpuContext, type Grid } from "./webgpu/context.ts";
 import type { KernelSpec } from "./webgpu/kernel.ts";
-import { coalesce, grid1d, MAX_RANK, numelOf } from "./webgpu/shape.ts";
+import { coalesce, numelOf } from "../shape.ts";
+import { grid1d, MAX_RANK } from "./webgpu/shape.ts";
 import * as ew from "./webgpu/wgsl_elementwise.ts";
 import { chooseTiling, gemmKernel, type GemmTiling, tileDims } from "./webgpu/wgsl_gemm.ts";
 import {

@@ -1,5 +1,6 @@
 /** Shape, stride and broadcasting helpers shared by the ops (no autograd recording here). */
 import type { View } from "../backend.ts";
+import { coalesce } from "../shape.ts";
 import { empty, numelOf, type Tensor } from "../tensor.ts";
 
 /** Contiguous row-major strides of a shape. */
@@ -40,26 +41,13 @@ export function broadcastView(shape: readonly number[], outShape: readonly numbe
   return { offset: 0, strides };
 }
 
-/** Collapses adjacent axes that are contiguous in both views, keeping rank <= 6. */
+/** Collapses adjacent axes that are contiguous in every view (see coalesce), keeping rank <= 6. */
 export function simplify(shape: number[], views: View[]): [number[], View[]] {
-  const s: number[] = [];
-  const vs: number[][] = views.map(() => []);
-  for (let i = 0; i < shape.length; i++) {
-    if (shape[i] === 1) continue;
-    const last = s.length - 1;
-    if (last >= 0 && views.every((v, k) => vs[k][last] === v.strides[i] * shape[i])) {
-      s[last] *= shape[i];
-      views.forEach((v, k) => (vs[k][last] = v.strides[i]));
-    } else {
-      s.push(shape[i]);
-      views.forEach((v, k) => vs[k].push(v.strides[i]));
-    }
+  const c = coalesce(shape, views.map((v) => v.strides));
+  if (c.shape.length > 6) {
+    throw new Error(`strided op of rank ${c.shape.length} > 6 after collapsing`);
   }
-  if (s.length === 0) {
-    return [[1], views.map((v) => ({ offset: v.offset, strides: [0] }))];
-  }
-  if (s.length > 6) throw new Error(`strided op of rank ${s.length} > 6 after collapsing`);
-  return [s, views.map((v, k) => ({ offset: v.offset, strides: vs[k] }))];
+  return [c.shape, views.map((v, k) => ({ offset: v.offset, strides: c.strides[k] }))];
 }
 
 /** Copies `x` broadcast to `shape` into a new contiguous tensor. */
