@@ -1,5 +1,6 @@
 /** `virtex caption`: caption images with a pretrained model; attention maps; CIDEr-D on a split. */
 import { dirname, resolve } from "node:path";
+import { DEVICE_NAMES, isDeviceName } from "../engine/device.ts";
 import { writeFileAtomic } from "../engine/safetensors.ts";
 import { renderAttentionGrid } from "../pipeline/caption/attention.ts";
 import { captionImages, openCaptioner, tokenText } from "../pipeline/caption/captioner.ts";
@@ -39,7 +40,7 @@ options:
   --limit N             caption only the first N images of the split
   --batch-size N        images per backbone batch (default 16)
   --resize N            eval transform short side (default: the pretrain config's)
-  --device NAME         auto | wasm | webgpu (default auto)
+  --device NAME         ${DEVICE_NAMES.join(" | ")} (default auto)
   --json                print a one-line JSON summary`;
 
 function intFlag(v: string | undefined, name: string, def: number): number {
@@ -91,9 +92,9 @@ export async function captionCommand(args: string[]): Promise<number> {
   if (!(topP > 0 && topP <= 1)) throw new UsageError("caption: --top-p must be in (0, 1]");
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed)) throw new UsageError("caption: --seed must be an integer");
-  const device = (values.device ?? "auto") as "auto" | "wasm" | "webgpu";
-  if (!["auto", "wasm", "webgpu"].includes(device)) {
-    throw new UsageError("caption: --device must be auto, wasm or webgpu");
+  const device = values.device ?? "auto";
+  if (!isDeviceName(device)) {
+    throw new UsageError(`caption: --device must be one of ${DEVICE_NAMES.join(", ")}`);
   }
   const decodeOpts = {
     beamSize: intFlag(values["beam-size"], "beam-size", 5),

@@ -3,6 +3,7 @@
  * augment → pretrain (VirTex bicaptioning and token classification) → extract → evaluate — ending
  * in a report (markdown + SVG charts) comparing them with a random-init backbone.
  */
+import { DEVICE_NAMES, isDeviceName } from "../engine/device.ts";
 import { Cache } from "../pipeline/cache/store.ts";
 import { FULL_DEMO, QUICK_DEMO, runDemo } from "../pipeline/demo/plan.ts";
 import { writeDemoReport } from "../pipeline/demo/report.ts";
@@ -45,13 +46,12 @@ export async function demoCommand(args: string[]): Promise<number> {
   }
   if (positionals.length) throw new UsageError(`demo: unexpected argument "${positionals[0]}"`);
   const device = values.device ?? "auto";
-  if (!["auto", "wasm", "webgpu", "ref"].includes(device)) {
-    throw new UsageError(`demo: --device must be auto, wasm, webgpu or ref, not "${device}"`);
+  if (!isDeviceName(device)) {
+    throw new UsageError(
+      `demo: --device must be one of ${DEVICE_NAMES.join(", ")}, not "${device}"`,
+    );
   }
-  const settings = {
-    ...(values.quick ? QUICK_DEMO : FULL_DEMO),
-    device: device as "auto" | "wasm" | "webgpu" | "ref",
-  };
+  const settings = { ...(values.quick ? QUICK_DEMO : FULL_DEMO), device };
   const t0 = performance.now();
   const result = await runDemo(settings, new Cache(), (m) => err(`[demo] ${m}`));
   const seconds = (performance.now() - t0) / 1000;

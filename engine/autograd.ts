@@ -4,7 +4,9 @@
  * leaf gradients accumulate into `.grad` (kept across `tidy` scopes until `zeroGrad`).
  */
 import { setGradEnabled } from "./scope.ts";
-import { empty, full, type Tensor } from "./tensor.ts";
+// Type only: tensor.ts calls runBackward, and new tensors come from Tensor.newEmpty/newFull, so
+// this module does not load tensor.ts (no import cycle).
+import type { Tensor } from "./tensor.ts";
 
 /** Tensors reachable from `root` through tape nodes, inputs before the tensors that use them. */
 function topoOrder(root: Tensor): Tensor[] {
@@ -36,7 +38,7 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, exclusive: boolean): void {
     if (exclusive && g.storage.refs === 1) {
       leaf.grad = g.view(leaf.shape).persist();
     } else {
-      const copy = empty(be, leaf.shape).persist();
+      const copy = leaf.newEmpty(leaf.shape).persist();
       be.axpby({ x: g.buf, y: copy.buf, alpha: 1, beta: 0, n: g.numel });
       leaf.grad = copy;
     }
@@ -60,7 +62,7 @@ export function runBackward(root: Tensor, gradOut?: Tensor): void {
   const be = root.backend;
   const prev = setGradEnabled(false);
   try {
-    const g0 = gradOut ? gradOut.view(root.shape) : full(be, root.shape, 1);
+    const g0 = gradOut ? gradOut.view(root.shape) : root.newFull(root.shape, 1);
     if (!root.node) {
       accumulateLeaf(root, g0, false);
       g0.dispose();
@@ -95,7 +97,7 @@ export function runBackward(root: Tensor, gradOut?: Tensor): void {
         if (!prevG) {
           grads.set(inp, ig.view(inp.shape));
         } else {
-          const sum = empty(be, inp.shape);
+          const sum = inp.newEmpty(inp.shape);
           be.binary({
             op: "add",
             a: prevG.buf,

@@ -5,46 +5,24 @@
  */
 import type { Backend } from "./backend.ts";
 import { createRefBackend } from "./backends/ref.ts";
+import { probeWebGpu } from "./backends/webgpu/adapter.ts";
 
-export type DeviceName = "auto" | "wasm" | "webgpu" | "ref";
+export { probeWebGpu, type WebGpuProbe } from "./backends/webgpu/adapter.ts";
 
-/** Adapter facts that decide `auto`. */
-export interface AdapterProbe {
-  available: boolean;
-  software: boolean;
-  description: string;
-}
+/** Every device name a command accepts, `auto` first: the one list the CLI and configs use. */
+export const DEVICE_NAMES = ["auto", "wasm", "webgpu", "ref"] as const;
+export type DeviceName = typeof DEVICE_NAMES[number];
 
-const SOFTWARE_ADAPTERS = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic render/i;
-
-/** Asks navigator.gpu for an adapter and classifies it as hardware or software. */
-export async function probeWebGpu(): Promise<AdapterProbe> {
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-  if (!gpu) return { available: false, software: false, description: "navigator.gpu missing" };
-  let adapter: GPUAdapter | null = null;
-  try {
-    adapter = await gpu.requestAdapter();
-  } catch (e) {
-    return { available: false, software: false, description: `requestAdapter failed: ${e}` };
-  }
-  if (!adapter) return { available: false, software: false, description: "no adapter" };
-  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
-  const text = info
-    ? [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ")
-    : "";
-  // Deno 2.9 reports the flag on adapter.info; older WebGPU drafts had it on the adapter.
-  const fallback =
-    (info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined)?.isFallbackAdapter ===
-      true ||
-    (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  return { available: true, software: fallback || SOFTWARE_ADAPTERS.test(text), description: text };
+/** True when `name` is one of DEVICE_NAMES. */
+export function isDeviceName(name: string): name is DeviceName {
+  return (DEVICE_NAMES as readonly string[]).includes(name);
 }
 
 /** Picks the concrete backend `auto` means on this machine. */
 export async function resolveDevice(name: DeviceName): Promise<Exclude<DeviceName, "auto">> {
   if (name !== "auto") return name;
   const probe = await probeWebGpu();
-  return probe.available && !probe.software ? "webgpu" : "wasm";
+  return probe.available && !probe.isFallback ? "webgpu" : "wasm";
 }
 
 async function loadModule<T>(path: string, what: string): Promise<T> {
@@ -80,6 +58,6 @@ export async function createBackend(name: DeviceName = "auto"): Promise<Backend>
       return await m.createWebGpuBackend();
     }
     default:
-      throw new Error(`unknown device "${name}" (expected auto, wasm, webgpu or ref)`);
+      throw new Error(`unknown device "${name}" (expected ${DEVICE_NAMES.join(", ")})`);
   }
 }

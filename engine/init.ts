@@ -1,43 +1,24 @@
 /** Seeded host-side parameter initialisation (uniform, normal, PyTorch's default schemes). */
+import { SeededRng } from "./rng.ts";
 import type { Tensor } from "./tensor.ts";
 
-/** Small seeded PRNG (mulberry32) for parameter initialisation on the host. */
-export class InitRng {
-  private s: number;
-  constructor(seed = 0) {
-    this.s = seed >>> 0;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** Standard normal (Box-Muller). */
-  normal(): number {
-    const u = 1 - this.next(), v = this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  }
-}
-
 /** Process-wide default initialisation stream; reseed with `setInitSeed`. */
-export let initRng: InitRng = new InitRng(0);
+export let initRng: SeededRng = new SeededRng(0);
 
 /** Reseeds the default initialisation stream. */
 export function setInitSeed(seed: number): void {
-  initRng = new InitRng(seed);
+  initRng = new SeededRng(seed);
 }
 
 /** Fills t with U(-bound, bound). */
-export function initUniform(t: Tensor, bound: number, rng: InitRng = initRng): void {
+export function initUniform(t: Tensor, bound: number, rng: SeededRng = initRng): void {
   const a = new Float32Array(t.numel);
   for (let i = 0; i < a.length; i++) a[i] = (rng.next() * 2 - 1) * bound;
   t.backend.write(t.buf, a);
 }
 
 /** Fills t with N(mean, std^2). */
-export function initNormal(t: Tensor, std: number, mean = 0, rng: InitRng = initRng): void {
+export function initNormal(t: Tensor, std: number, mean = 0, rng: SeededRng = initRng): void {
   const a = new Float32Array(t.numel);
   for (let i = 0; i < a.length; i++) a[i] = mean + std * rng.normal();
   t.backend.write(t.buf, a);
@@ -55,17 +36,17 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number 
 }
 
 /** Kaiming-normal, fan_out, ReLU gain (torchvision ResNet convs). */
-export function initKaimingNormalFanOut(t: Tensor, rng: InitRng = initRng): void {
+export function initKaimingNormalFanOut(t: Tensor, rng: SeededRng = initRng): void {
   initNormal(t, Math.sqrt(2 / fans(t.shape).fanOut), 0, rng);
 }
 
 /** Xavier-uniform (torch MultiheadAttention in_proj_weight). */
-export function initXavierUniform(t: Tensor, rng: InitRng = initRng): void {
+export function initXavierUniform(t: Tensor, rng: SeededRng = initRng): void {
   const { fanIn, fanOut } = fans(t.shape);
   initUniform(t, Math.sqrt(6 / (fanIn + fanOut)), rng);
 }
 
 /** PyTorch's default Linear/Conv init: kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)). */
-export function initTorchDefault(t: Tensor, fanIn: number, rng: InitRng = initRng): void {
+export function initTorchDefault(t: Tensor, fanIn: number, rng: SeededRng = initRng): void {
   initUniform(t, fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0, rng);
 }

@@ -102,6 +102,16 @@ export class Tensor implements Disposable {
     return (await this.data())[0];
   }
 
+  /** A new uninitialised f32 tensor of `shape` on this tensor's backend (like PyTorch new_empty). */
+  newEmpty(shape: readonly number[]): Tensor {
+    return empty(this.backend, shape);
+  }
+
+  /** A new f32 tensor of `shape` filled with `value` on this tensor's backend (new_full). */
+  newFull(shape: readonly number[], value: number): Tensor {
+    return full(this.backend, shape, value);
+  }
+
   /** Back-propagates from this scalar, accumulating into `.grad` of leaf tensors. */
   backward(gradOut?: Tensor): void {
     runBackward(this, gradOut);

@@ -3,7 +3,7 @@
  * to planar f32, colour jitter, normalization and antialiased uint8 resize. Single-threaded;
  * run one instance per Worker for parallelism.
  */
-import type { RgbImage } from "../pipeline/data/types.ts";
+import type { RgbImage } from "./image.ts";
 
 interface AugmentExports {
   memory: WebAssembly.Memory;

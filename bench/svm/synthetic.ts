@@ -1,3 +1,4 @@
+import { SeededRng } from "../../engine/rng.ts";
 /**
  * Deterministic synthetic "frozen features" for the SVM benchmark: VOC-like multi-label data
  * where each class adds its own direction to the features of the images that contain it, on top
@@ -35,16 +36,10 @@ export interface SyntheticSplit {
   dim: number;
 }
 
-/** A seeded generator (mulberry32) with a Gaussian helper. */
+/** The project's seeded generator with this benchmark's Gaussian (log of u + 1e-300). */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new SeededRng(seed);
+  const next = () => r.next();
   const gauss = () => Math.sqrt(-2 * Math.log(next() + 1e-300)) * Math.cos(2 * Math.PI * next());
   return { next, gauss };
 }

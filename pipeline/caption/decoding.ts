@@ -11,6 +11,7 @@
  * beam ended or after `maxSteps` tokens, and the best beam is returned.
  */
 import { EOS, MASK, PAD, SOS } from "../model/tasks.ts";
+import { SeededRng } from "../../engine/rng.ts";
 
 /** Decoding methods `caption --decode` accepts. */
 export const DECODE_METHODS = ["greedy", "beam", "nucleus"] as const;
@@ -139,18 +140,6 @@ export async function beamSearchAll(step: StepFn, o: DecodeOptions = {}): Promis
   return beams.map((b) => ({ tokens: strip(b.seq), logprob: b.score }));
 }
 
-/** A small seeded generator (mulberry32) for nucleus sampling. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The nucleus of one log-probability row: the fewest most-likely tokens whose probability sums
  * to at least `p`, with their probabilities renormalised.
@@ -173,7 +162,8 @@ export function nucleus(row: Float32Array, p: number): { tokens: number[]; probs
 /** Nucleus sampling: each token drawn from the top-p nucleus (seeded). */
 export async function nucleusSample(step: StepFn, o: DecodeOptions = {}): Promise<Decoded> {
   const maxSteps = o.maxSteps ?? 30, p = o.topP ?? 0.9;
-  const rand = seededRandom(o.seed ?? 0);
+  const rng = new SeededRng(o.seed ?? 0);
+  const rand = () => rng.next();
   const seq: number[] = [];
   let logprob = 0;
   for (let t = 0; t < maxSteps; t++) {

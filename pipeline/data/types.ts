@@ -31,12 +31,8 @@ export interface LabelSet {
   labels: Int8Array; // [images.length, classes.length], row-major
 }
 
-/** A decoded RGB image, interleaved HWC uint8. */
-export interface RgbImage {
-  width: number;
-  height: number;
-  data: Uint8Array; // length width*height*3
-}
+/** A decoded RGB image, interleaved HWC uint8 (defined beside the kernels that take it). */
+export type { RgbImage } from "../../kernels/image.ts";
 
 /** A record skipped under `skipBad`, with where it was and why. */
 export interface BadRecord {

@@ -5,6 +5,7 @@
  * the cache, so a second run is served from it.
  */
 import { join } from "node:path";
+import type { DeviceName } from "../../engine/device.ts";
 import { Cache } from "../cache/store.ts";
 import { runStage } from "../runner.ts";
 import type { Artifact } from "../stage.ts";
@@ -36,7 +37,7 @@ export interface DemoSettings {
   cropScale: [number, number];
   /** Decoder init std (model.initStd). */
   initStd: number;
-  device: "auto" | "wasm" | "webgpu" | "ref";
+  device: DeviceName;
 }
 
 /**

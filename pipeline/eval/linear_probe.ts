@@ -1,3 +1,4 @@
+import { SeededRng } from "../../engine/rng.ts";
 /**
  * Linear probe on frozen features: a softmax linear classifier trained with SGD (momentum, no
  * weight decay) and a per-step cosine learning-rate decay, scored by top-1 accuracy. Defaults
@@ -48,17 +49,6 @@ export function cosineLr(lr: number, step: number, totalSteps: number): number {
   return 0.5 * lr * (1 + Math.cos(Math.PI * step / Math.max(1, totalSteps)));
 }
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function check(name: string, d: ClassifiedFeatures, classes: number): void {
   if (d.features.length !== d.rows * d.dim || d.labels.length !== d.rows) {
     throw new Error(`linear probe: ${name} has inconsistent shapes (rows ${d.rows}, dim ${d.dim})`);
@@ -95,7 +85,8 @@ export function trainLinearProbe(
   if (train.rows === 0) throw new Error("linear probe: no training rows");
   check("train", train, classes);
   const { dim, rows } = train;
-  const rand = rng(cfg.seed);
+  const rng = new SeededRng(cfg.seed);
+  const rand = () => rng.next();
   const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-300)) * Math.cos(2 * Math.PI * rand());
   const model: LinearProbeModel = {
     weight: Float32Array.from({ length: classes * dim }, () => cfg.initStd * gauss()),

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { createBackend } from "../../engine/device.ts";
+import { createBackend, DEVICE_NAMES } from "../../engine/device.ts";
 import { setInitSeed } from "../../engine/init.ts";
 import { loadSafetensors } from "../../engine/safetensors.ts";
 import { noGrad, tidy } from "../../engine/scope.ts";
@@ -42,7 +42,7 @@ const schema = z.strictObject({
   size: z.number().int().min(8).default(224).describe("centre crop size"),
   resize: z.number().int().min(8).default(256).describe("short side before the crop"),
   batchSize: z.number().int().min(1).default(32),
-  device: z.enum(["auto", "wasm", "webgpu", "ref"]).default("auto"),
+  device: z.enum(DEVICE_NAMES).default("auto"),
 }).refine((c) => c.resize >= c.size, { message: "resize must be >= size", path: ["resize"] });
 
 /** The extract stage's config (after defaults). */

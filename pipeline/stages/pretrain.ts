@@ -13,7 +13,7 @@
 import { join } from "node:path";
 import { z } from "zod";
 import { hash32 } from "../../engine/backend.ts";
-import { createBackend } from "../../engine/device.ts";
+import { createBackend, DEVICE_NAMES } from "../../engine/device.ts";
 import { setInitSeed } from "../../engine/init.ts";
 import { CounterRng } from "../../engine/rng.ts";
 import { saveSafetensors } from "../../engine/safetensors.ts";
@@ -35,7 +35,7 @@ const schema = z.strictObject({
   optim: optimSchema.prefault({}),
   train: trainSchema.prefault({}),
   transform: transformSchema.prefault({}),
-  device: z.enum(["auto", "wasm", "webgpu", "ref"]).default("auto").describe(
+  device: z.enum(DEVICE_NAMES).default("auto").describe(
     "compute backend; auto = webgpu on a hardware GPU, else wasm",
   ),
   trainSplit: z.string().default("").describe("file listing training image ids (default: all)"),

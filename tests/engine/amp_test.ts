@@ -12,7 +12,8 @@ import { LossScaler, paramGroups, SGD } from "../../engine/optim/index.ts";
 import { tidy } from "../../engine/scope.ts";
 import { parameter, type Tensor, tensor } from "../../engine/tensor.ts";
 import { resolveAmp } from "../../pipeline/pretrain/config.ts";
-import { f16SkipReason, scaledError, TestRng } from "./suite_util.ts";
+import { f16SkipReason, scaledError } from "./suite_util.ts";
+import { SeededRng } from "../../engine/rng.ts";
 
 Deno.env.get("XDG_RUNTIME_DIR") ?? Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
 const probe = await probeWebGpu();
@@ -24,7 +25,7 @@ let gpuP: Promise<Backend> | null = null;
 const gpu = () => gpuP ??= createWebGpuBackend();
 
 function randn(n: number, seed: number, s = 1): Float32Array {
-  const r = new TestRng(seed);
+  const r = new SeededRng(seed);
   return Float32Array.from({ length: n }, () => r.normal() * s);
 }
 

@@ -26,7 +26,7 @@ const ready = wasmBuilt && gpu.available;
 if (!ready) {
   console.log(
     `cross-backend test skipped: ${!wasmBuilt ? "kernels/build/engine.wasm missing" : ""} ${
-      !gpu.available ? `no WebGPU adapter (${gpu.description})` : ""
+      !gpu.available ? `no WebGPU adapter (${gpu.reason})` : ""
     }`,
   );
 }

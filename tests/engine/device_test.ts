@@ -31,7 +31,7 @@ Deno.test({
   fn: async () => {
     const probe = await probeWebGpu();
     const dev = await resolveDevice("auto");
-    assert.strictEqual(dev, probe.available && !probe.software ? "webgpu" : "wasm");
-    if (/llvmpipe|lavapipe/i.test(probe.description)) assert.strictEqual(dev, "wasm");
+    assert.strictEqual(dev, probe.available && !probe.isFallback ? "webgpu" : "wasm");
+    if (/llvmpipe|lavapipe/i.test(probe.adapterName ?? "")) assert.strictEqual(dev, "wasm");
   },
 });

@@ -9,7 +9,8 @@ import { CounterRng } from "../../engine/rng.ts";
 import { tidy } from "../../engine/scope.ts";
 import { type Tensor, tensor } from "../../engine/tensor.ts";
 import * as R from "./ref64.ts";
-import { assertClose, type BackendFactory, TestRng } from "./suite_util.ts";
+import { assertClose, type BackendFactory } from "./suite_util.ts";
+import { SeededRng } from "../../engine/rng.ts";
 
 type F = Float64Array;
 
@@ -32,7 +33,7 @@ export interface OpCase {
   gradTol?: number;
 }
 
-function makeInput(spec: InputSpec, rng: TestRng): F {
+function makeInput(spec: InputSpec, rng: SeededRng): F {
   const n = R.numel(spec.shape);
   const x = new Float64Array(n);
   const kind = spec.kind ?? "normal";
@@ -61,7 +62,7 @@ function makeInput(spec: InputSpec, rng: TestRng): F {
 
 /** Runs one case on a backend; throws on mismatch or leaked buffers. */
 export async function checkCase(be: Backend, c: OpCase): Promise<void> {
-  const rng = new TestRng(c.name);
+  const rng = new SeededRng(c.name);
   const hostIn = c.inputs.map((s) => makeInput(s, rng));
   const before = be.stats().liveBuffers;
   const ts = c.inputs.map((s, i) => {

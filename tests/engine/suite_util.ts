@@ -5,32 +5,6 @@ import type { WebGpuProbe } from "../../engine/backends/webgpu.ts";
 /** Creates a backend for a suite run (ref, wasm, webgpu). */
 export type BackendFactory = () => Promise<Backend>;
 
-/** Deterministic PRNG (mulberry32) for test data. */
-export class TestRng {
-  private s: number;
-  constructor(seed: number | string) {
-    if (typeof seed === "string") {
-      let h = 2166136261;
-      for (const c of seed) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
-      seed = h;
-    }
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  normal(): number {
-    const u = 1 - this.next(), v = this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-}
-
 /** Max |a - b| / max(1, max |b|): an error relative to the reference's scale. */
 export function scaledError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;

@@ -1,17 +1,21 @@
-/** WebGPU adapter discovery: availability, name, software/fallback detection, f16 support. */
+/**
+ * The one WebGPU adapter probe: availability, name, software/fallback detection, f16 support.
+ * Used by device selection (`auto`), the webgpu backend, the CLI, tests and benchmarks.
+ */
 
 /** What the device chooser needs to know about the WebGPU adapter. */
 export interface WebGpuProbe {
   available: boolean;
   adapterName?: string;
   vendor?: string;
-  /** True for software/fallback adapters (e.g. llvmpipe). */
+  /** True for software/fallback adapters (e.g. llvmpipe): `auto` does not pick those. */
   isFallback?: boolean;
   hasF16?: boolean;
+  /** Why no adapter is available. */
   reason?: string;
 }
 
-const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|softpipe|\bwarp\b|basic render/i;
+const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|softpipe|software|\bwarp\b|basic render/i;
 
 /**
  * True for software adapters: Deno reports `info.isFallbackAdapter` (true for llvmpipe/lavapipe);
@@ -20,8 +24,8 @@ const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|softpipe|\bwarp\b|basic re
 export function adapterIsFallback(a: GPUAdapter): boolean {
   const info = a.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
   const legacy = (a as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter;
-  return info.isFallbackAdapter === true || legacy === true ||
-    SOFTWARE_NAMES.test(`${info.description} ${info.device} ${info.vendor}`);
+  const text = [info.vendor, info.architecture, info.device, info.description].join(" ");
+  return info.isFallbackAdapter === true || legacy === true || SOFTWARE_NAMES.test(text);
 }
 
 /** A human-readable adapter name (description, else device, else vendor). */

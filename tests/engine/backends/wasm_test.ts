@@ -16,8 +16,9 @@ import { RefBackend } from "../../../engine/backends/ref.ts";
 import { createWasmBackend } from "../../../engine/backends/wasm.ts";
 import { runLeakSuite } from "../leak_suite.ts";
 import { runOpSuite } from "../op_suite.ts";
-import { assertClose, TestRng } from "../suite_util.ts";
+import { assertClose } from "../suite_util.ts";
 import { runTorchParitySuite } from "../torch_parity_suite.ts";
+import { SeededRng } from "../../../engine/rng.ts";
 
 const wasmBuilt = await Deno.stat(new URL("../../../kernels/build/engine.wasm", import.meta.url))
   .then(() => true, () => false);
@@ -32,11 +33,11 @@ interface Out {
 }
 
 function randn(n: number, seed: number): Float32Array {
-  const r = new TestRng(seed);
+  const r = new SeededRng(seed);
   return Float32Array.from({ length: n }, () => r.normal());
 }
 function randInt(n: number, seed: number, hi: number): Int32Array {
-  const r = new TestRng(seed);
+  const r = new SeededRng(seed);
   return Int32Array.from({ length: n }, () => r.int(hi));
 }
 

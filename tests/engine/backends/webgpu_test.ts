@@ -13,6 +13,7 @@ import {
 import { runLeakCheck, runLeakSuite } from "../leak_suite.ts";
 import { runOpSuite } from "../op_suite.ts";
 import { runTorchParitySuite } from "../torch_parity_suite.ts";
+import { SeededRng } from "../../../engine/rng.ts";
 
 function assert(cond: unknown, msg?: string): asserts cond {
   nodeAssert.ok(cond, msg);
@@ -58,16 +59,10 @@ async function bothTilings(fn: () => Promise<void>): Promise<void> {
   }
 }
 
-/** Deterministic PRNG (mulberry32). */
+/** A seeded uniform stream (the project's one generator). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new SeededRng(seed);
+  return () => r.next();
 }
 
 function randn(n: number, seed: number, lo = -1, hi = 1): Float32Array {

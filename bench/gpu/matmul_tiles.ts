@@ -1,14 +1,14 @@
 /**
  * Rough matmul throughput of the webgpu backend on whatever adapter is present:
- *   deno run -A engine/backends/webgpu/bench_matmul.ts [size ...]
+ *   deno run -A bench/gpu/matmul_tiles.ts [size ...]
  * Each size is timed as `reps` products recorded into one submit (after a warm-up), so the
  * figure excludes the per-submit round trip; both GEMM tiling families are measured in the same
  * run ("cpu": 8×8 threads × 8×8 blocks, "gpu": 16×16 threads × 4×4 blocks). Also prints GFLOP
  * per CPU-second of this process, which is steadier than wall time on a loaded software adapter.
  */
 import process from "node:process";
-import { createWebGpuBackend, probeWebGpu } from "../webgpu.ts";
-import { squareMatmulParams } from "../../../bench/common.ts";
+import { createWebGpuBackend, probeWebGpu } from "../../engine/backends/webgpu.ts";
+import { squareMatmulParams } from "../common.ts";
 
 const sizes = Deno.args.length > 0 ? Deno.args.map(Number) : [256, 512];
 const probe = await probeWebGpu();
