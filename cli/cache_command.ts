@@ -3,7 +3,7 @@ import { Cache } from "../pipeline/cache/store.ts";
 import { err, formatBytes, out, parseFlags, printJsonSummary, UsageError } from "./common.ts";
 
 /** The `cache --help` text. */
-export const CACHE_HELP = `usage: deno task virtex cache <subcommand> [options]
+export const CACHE_HELP = `usage: ./virtex cache <subcommand> [options]
 
 The cache lives in $VIRTEX_CACHE (default .virtex-cache/ in the current folder).
 
@@ -146,6 +146,16 @@ export async function cacheCommand(args: string[]): Promise<number> {
             `${res.workRemoved.length} work folder(s), ${res.locksRemoved.length} stale lock(s); ` +
             `${formatBytes(res.freedBytes)}; kept ${res.kept.length}`,
         );
+        if (res.workKept.length) {
+          const bytes = res.workKept.reduce((a, w) => a + w.bytes, 0);
+          out(
+            `gc: kept ${res.workKept.length} work folder(s) (${
+              formatBytes(bytes)
+            }), the scratch of ` +
+              `unfinished builds that a rerun resumes from; --work would remove them: ` +
+              res.workKept.map((w) => w.key.slice(0, 12)).join(", "),
+          );
+        }
       }
       return 0;
     }

@@ -14,8 +14,8 @@ import { out, parseFlags, UsageError } from "./common.ts";
 import { resolveModelPath } from "./export_command.ts";
 
 /** The `caption --help` text. */
-export const CAPTION_HELP = `usage: deno task virtex caption --model REF [options] IMAGE...
-       deno task virtex caption --model REF --references FILE [--images DIR] [--split FILE] [options]
+export const CAPTION_HELP = `usage: ./virtex caption --model REF [options] IMAGE...
+       ./virtex caption --model REF --references FILE [--images DIR] [--split FILE] [options]
 
 Captions images with the forward decoder of a pretrain artifact (task bicaptioning or captioning).
 The first form prints "<image>: <caption>" per image; --attention writes the decoder's

@@ -3,7 +3,7 @@ import { convertCocoToVoc, DEFAULT_COCO_VOC_SPLITS } from "../pipeline/data/coco
 import { out, parseFlags, UsageError } from "./common.ts";
 
 /** The `coco-to-voc --help` text. */
-export const COCO_TO_VOC_HELP = `usage: deno task virtex coco-to-voc --coco DIR --out DIR [options]
+export const COCO_TO_VOC_HELP = `usage: ./virtex coco-to-voc --coco DIR --out DIR [options]
 
 Builds a PASCAL VOC2007-style classification folder (JPEGImages/, ImageSets/Main/<class>_<split>.txt)
 with the 20 VOC classes from a COCO folder (<split>/ images, annotations/instances_<split>.json),

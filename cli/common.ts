@@ -45,6 +45,15 @@ export function parseFlags<T extends OptionSpec>(args: string[], options: T, com
   }
 }
 
+/** `--set` values must read KEY=VALUE (a usage error, exit 2, otherwise); returns them. */
+export function checkSetFlags(sets: string[], command: string): string[] {
+  for (const s of sets) {
+    const eq = s.indexOf("=");
+    if (eq <= 0) throw new UsageError(`${command}: --set "${s}": expected KEY=VALUE`);
+  }
+  return sets;
+}
+
 /** Formats a byte count (1.2 MB). */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

@@ -10,7 +10,7 @@ import { writeDemoReport } from "../pipeline/demo/report.ts";
 import { err, out, parseFlags, printJsonSummary, UsageError } from "./common.ts";
 
 /** The `demo --help` text. */
-export const DEMO_HELP = `usage: deno task virtex demo [options]
+export const DEMO_HELP = `usage: ./virtex demo [options]
 
 Generates the synthetic captioned scenes, then tokenize → augment → pretrain → extract → evaluate,
 ending in a report comparing a random-init backbone with VirTex bicaptioning and token
@@ -64,9 +64,11 @@ export async function demoCommand(args: string[]): Promise<number> {
   err("");
   for (const row of result.rows) {
     err(
-      `  ${row.downstream.padEnd(14)} ${row.method.padEnd(22)} mAP ${row.mAP.toFixed(2)}  11-pt ${
-        row.mAP11.toFixed(2)
-      }`,
+      `  ${row.downstream.padEnd(14)} ${
+        (row.method + (row.seed === null ? "" : ` (seed ${row.seed})`)).padEnd(22)
+      } mAP ${row.mAP.toFixed(2)}${
+        row.mAPCI ? ` [${row.mAPCI[0].toFixed(2)}, ${row.mAPCI[1].toFixed(2)}]` : ""
+      }  11-pt ${row.mAP11.toFixed(2)}`,
     );
   }
   err(

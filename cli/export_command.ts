@@ -6,8 +6,7 @@ import { NAME_SCHEMES, type NameScheme } from "../pipeline/export/names.ts";
 import { out, parseFlags, UsageError } from "./common.ts";
 
 /** The `export --help` text. */
-export const EXPORT_HELP =
-  `usage: deno task virtex export --model REF --out FILE.safetensors [options]
+export const EXPORT_HELP = `usage: ./virtex export --model REF --out FILE.safetensors [options]
 
 Writes the visual backbone of a pretrain artifact as a standalone safetensors file.
 With --names torchvision (default) the keys are torchvision.models.<arch>'s (conv1.weight,

@@ -1,5 +1,5 @@
 /**
- * The virtex command line: `deno task virtex <command> [options]`. Stage commands come from
+ * The virtex command line: `./virtex <command> [options]`. Stage commands come from
  * pipeline/stages/registry.ts; `run` runs a pipeline file; `cache` maintains the artifact cache.
  * Exit codes: 0 success, 1 bad input / failed check, 2 usage error or unavailable command.
  */
@@ -11,8 +11,10 @@ import { cacheCommand } from "./cache_command.ts";
 import { err, out, UsageError } from "./common.ts";
 import { demoCommand } from "./demo.ts";
 import { captionCommand } from "./caption_command.ts";
+import { captionsToVocCommand } from "./captions_to_voc_command.ts";
 import { cocoToVocCommand } from "./coco_to_voc_command.ts";
 import { exportCommand } from "./export_command.ts";
+import { reportCommand } from "./report_command.ts";
 import { runCommand } from "./run_command.ts";
 import { stageCommand } from "./stage_command.ts";
 
@@ -44,7 +46,7 @@ function mainHelp(): string {
     }`.trimEnd()
   );
   return [
-    "usage: deno task virtex <command> [options]     (each command takes --help)",
+    "usage: ./virtex <command> [options]     (each command takes --help)",
     "",
     "VirTex: pretrain vision backbones from image-caption data; every stage's output is an",
     "artifact in a content-addressed cache ($VIRTEX_CACHE, default .virtex-cache/).",
@@ -59,6 +61,8 @@ function mainHelp(): string {
     "  caption    caption images (greedy / beam / nucleus), attention maps, CIDEr-D on a split",
     "  export     a pretrained backbone as safetensors with torchvision / Detectron2 names",
     "  coco-to-voc  turn a COCO folder into a VOC2007-style 20-class folder",
+    "  captions-to-voc  a VOC2007-style multi-label set whose classes are caption words",
+    "  report     one comparison table (markdown + SVG) from evaluate artifacts or run refs",
     "",
     "common stage options: --config FILE, --set KEY=VALUE, --input NAME=REF|PATH, --skip-bad,",
     "                      --force, --json",
@@ -78,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === "caption") return await captionCommand(rest);
   if (cmd === "export") return await exportCommand(rest);
   if (cmd === "coco-to-voc") return await cocoToVocCommand(rest);
+  if (cmd === "captions-to-voc") return await captionsToVocCommand(rest);
+  if (cmd === "report") return await reportCommand(rest);
   const stage = stages[cmd];
   if (stage) return await stageCommand(stage, rest);
   if (PIPELINE_STAGES.includes(cmd)) {

@@ -10,39 +10,32 @@
  *     ]                                         // or a cache ref / key
  *   }
  *
- * `--set STEP.KEY=VALUE` overrides a step's config key. After each step the ref records every key
- * built so far, so `cache gc` keeps the pipeline's artifacts (and their inputs).
+ * The whole file is parsed, expanded (`seeds`) and validated before the first step runs (see
+ * pipeline/pipeline_file.ts). `--set STEP.KEY=VALUE` overrides a step's config key. After each
+ * step the ref records every key built so far, so `cache gc` keeps the pipeline's artifacts.
  */
-import { basename, dirname, resolve } from "node:path";
-import { z } from "zod";
+import { basename } from "node:path";
 import { Cache } from "../pipeline/cache/store.ts";
-import { applySets, ConfigError, loadConfigFile, validateConfig } from "../pipeline/config.ts";
+import { planPipeline } from "../pipeline/pipeline_file.ts";
 import { runStage } from "../pipeline/runner.ts";
 import type { Artifact } from "../pipeline/stage.ts";
 import { stages } from "../pipeline/stages/registry.ts";
-import { out, parseFlags, printJsonSummary, UsageError } from "./common.ts";
-
-const stepSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, "letters, digits, _ and - only"),
-  stage: z.string(),
-  config: z.record(z.string(), z.unknown()).default({}),
-  inputs: z.record(z.string(), z.string()).default({}),
-});
-const pipelineSchema = z.strictObject({
-  ref: z.string().optional(),
-  stages: z.array(stepSchema).min(1),
-});
+import { checkSetFlags, err, out, parseFlags, printJsonSummary, UsageError } from "./common.ts";
 
 /** The `run --help` text. */
-export const RUN_HELP = `usage: deno task virtex run --config PIPELINE.json [options]
+export const RUN_HELP = `usage: ./virtex run --config PIPELINE.json [options]
 
 Runs a pipeline of stages described in one JSON file, each through the cache.
 
 file format:
   {"ref": NAME?, "stages": [{"name": STEP, "stage": STAGE, "config": {...},
-                             "inputs": {INPUT: STEP | PATH | REF}}, ...]}
+                             "inputs": {INPUT: STEP | PATH | REF}, "seeds": [0, 1, 2]?}, ...]}
   An input naming an earlier step gets that step's artifact; an existing path is an input
   file/folder (relative to the pipeline file's folder); anything else is a cache key or ref.
+  "seeds" runs a step once per seed (STEP@0, STEP@1, ...: pretrain's train.seed, extract's seed),
+  and every later step reading it runs once per seed too (e.g. random-init baselines over three
+  seeds, each extracted and evaluated); "report --ref NAME" then shows mean ± sd over seeds.
+  Every step is validated before the first one runs.
 
 options:
   --config FILE        the pipeline file (required)
@@ -68,64 +61,46 @@ export async function runCommand(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`run: unexpected argument "${positionals[0]}"`);
   if (!values.config) throw new UsageError("run: --config PIPELINE.json is required");
   const file = values.config;
-  const pipeline = validateConfig(pipelineSchema, loadConfigFile(file), file);
-  const baseDir = dirname(resolve(file));
-
-  // --set STEP.KEY=V
-  const setsByStep = new Map<string, string[]>();
-  for (const s of values.set ?? []) {
-    const dot = s.indexOf(".");
-    const step = dot > 0 ? s.slice(0, dot) : "";
-    if (!pipeline.stages.some((st) => st.name === step)) {
-      throw new ConfigError(`--set "${s}": expected STEP.KEY=VALUE with STEP a step name`);
-    }
-    setsByStep.set(step, [...(setsByStep.get(step) ?? []), s.slice(dot + 1)]);
-  }
-
   const cache = new Cache();
-  const refName = values.ref ?? pipeline.ref ?? basename(file).replace(/\.json$/i, "");
+  const plan = planPipeline(
+    file,
+    stages,
+    checkSetFlags(values.set ?? [], "run"),
+    (ref) => cache.resolve(ref),
+  );
+  const refName = values.ref ?? plan.ref ?? basename(file).replace(/\.json$/i, "");
   const built = new Map<string, Artifact>();
   const keys: Record<string, string> = {};
   const results: { name: string; stage: string; key: string; hit: boolean; summary: unknown }[] =
     [];
-  for (const [i, step] of pipeline.stages.entries()) {
-    const where = `${file}: stages[${i}] ("${step.name}")`;
-    if (built.has(step.name)) throw new ConfigError(`${where}: duplicate step name`);
-    const stage = stages[step.stage];
-    if (!stage) {
-      throw new ConfigError(
-        `${where}.stage: unknown stage "${step.stage}" (available: ${
-          Object.keys(stages).join(", ")
-        })`,
-      );
-    }
+  for (const step of plan.steps) {
     const inputs: Record<string, Artifact | string> = {};
     const inputFiles: Record<string, string> = {};
-    for (const [name, value] of Object.entries(step.inputs)) {
-      const earlier = built.get(value);
-      if (earlier) {
-        inputs[name] = earlier;
-        continue;
-      }
-      const p = resolve(baseDir, value);
-      let isPath = false;
-      try {
-        Deno.statSync(p);
-        isPath = true;
-      } catch { /* a cache ref */ }
-      if (isPath) inputFiles[name] = p;
-      else inputs[name] = value;
+    for (const [name, src] of Object.entries(step.inputs)) {
+      if (src.kind === "step") inputs[name] = built.get(src.step)!;
+      else if (src.kind === "path") inputFiles[name] = src.path;
+      else inputs[name] = src.ref;
     }
-    const raw = applySets(step.config, setsByStep.get(step.name) ?? []);
-    const { artifact, hit } = await runStage(stage, raw, {
-      cache,
-      inputs,
-      inputFiles,
-      force: values.force,
-    });
+    let run;
+    try {
+      run = await runStage(stages[step.stage], step.config, {
+        cache,
+        inputs,
+        inputFiles,
+        force: values.force,
+      });
+    } catch (e) {
+      // Same error class (and exit code), with the step named.
+      if (e instanceof Error) {
+        e.message = `${file}: step "${step.name}" (${step.stage}): ${e.message}`;
+      }
+      throw e;
+    }
+    const { artifact, hit } = run;
     built.set(step.name, artifact);
     keys[step.name] = artifact.key;
-    cache.setRef(refName, keys);
+    const warning = cache.tryRecordRef(refName, keys);
+    if (warning) err(warning);
     results.push({
       name: step.name,
       stage: step.stage,

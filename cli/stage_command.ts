@@ -3,7 +3,7 @@ import { Cache } from "../pipeline/cache/store.ts";
 import { applySets, ConfigError, describeSchema, loadConfigFile } from "../pipeline/config.ts";
 import { runStage } from "../pipeline/runner.ts";
 import type { Stage } from "../pipeline/stage.ts";
-import { out, parseFlags, printJsonSummary, UsageError } from "./common.ts";
+import { checkSetFlags, err, out, parseFlags, printJsonSummary, UsageError } from "./common.ts";
 
 /** Options every stage command accepts. */
 export const STAGE_FLAGS = {
@@ -31,10 +31,16 @@ export function stageHelp(stage: Stage<unknown>): string {
   const table = rows.map((r) =>
     `  ${r[0].padEnd(w[0])}  ${r[1].padEnd(w[1])}  ${r[2].padEnd(w[2])}  ${r[3]}`.trimEnd()
   );
+  const inputs = Object.entries(stage.artifactInputs ?? {}).map(([name, s]) => {
+    const kind = typeof s.kind === "string" ? s.kind : s.kind.join("|");
+    return `  --input ${`${name}=<${kind} artifact>`.padEnd(34)} ${s.description}${
+      s.needed ? "" : " (required)"
+    }`;
+  });
   return [
-    `usage: deno task virtex ${stage.name} [options]`,
+    `usage: ./virtex ${stage.name} [options]`,
     "",
-    "Runs the stage through the cache: same config + inputs + stage version → same artifact key,",
+    "Runs the stage through the cache: same config + inputs + code → same artifact key,",
     "and a second run is a cache hit.",
     "",
     "options:",
@@ -46,6 +52,7 @@ export function stageHelp(stage: Stage<unknown>): string {
     `  --ref NAME            name of the cache ref recorded for gc (default "${stage.name}")`,
     "  --json                print a final one-line JSON summary {stage, key, hit, summary}",
     "",
+    ...(inputs.length ? ["inputs (checked before any work):", ...inputs, ""] : []),
     `config keys (stage version ${stage.version}):`,
     ...(table.length ? table : ["  (none)"]),
   ].join("\n");
@@ -88,7 +95,7 @@ export async function stageCommand(stage: Stage<unknown>, args: string[]): Promi
     throw new UsageError(`${stage.name}: unexpected argument "${positionals[0]}" (see --help)`);
   }
   let raw = values.config ? loadConfigFile(values.config) : {};
-  raw = applySets(raw, values.set ?? []);
+  raw = applySets(raw, checkSetFlags(values.set ?? [], stage.name));
   if (values["skip-bad"]) {
     if (!schemaHasKey(stage, "skipBad")) {
       throw new ConfigError(`${stage.name}: this stage has no skipBad option (--skip-bad)`);
@@ -103,7 +110,8 @@ export async function stageCommand(stage: Stage<unknown>, args: string[]): Promi
     inputFiles,
     force: values.force,
   });
-  cache.setRef(values.ref ?? stage.name, { [stage.name]: artifact.key });
+  const warning = cache.tryRecordRef(values.ref ?? stage.name, { [stage.name]: artifact.key });
+  if (warning) err(warning);
   const summary = artifact.manifest.summary ?? {};
   if (values.json) {
     printJsonSummary({ stage: stage.name, key: artifact.key, hit, summary });

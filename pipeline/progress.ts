@@ -13,6 +13,9 @@ export interface ProgressOptions {
   lineEvery?: number;
   write?: (text: string) => void;
   now?: () => number; // ms clock, for tests
+  /** Work already done before this run (a resumed job): the bar starts there; rate and ETA
+   * count only this run's work. */
+  initial?: number;
 }
 
 const enc = new TextEncoder();
@@ -57,7 +60,8 @@ export function createProgress(
   const now = opts.now ?? (() => performance.now());
   const lineEveryMs = (opts.lineEvery ?? 5) * 1000;
   const start = now();
-  let count = 0;
+  const initial = opts.initial ?? 0;
+  let count = initial;
   let lastDraw = -Infinity;
   let lastLine = start;
   let info: Record<string, string | number> = {};
@@ -65,7 +69,7 @@ export function createProgress(
 
   const render = (final: boolean): string => {
     const elapsed = (now() - start) / 1000;
-    const rate = elapsed > 0 ? count / elapsed : NaN;
+    const rate = elapsed > 0 ? (count - initial) / elapsed : NaN;
     const infoText = Object.entries(info)
       .map(([k, v]) => `${k}=${typeof v === "number" ? fmtNum(v) : v}`)
       .join(" ");

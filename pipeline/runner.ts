@@ -5,6 +5,7 @@
  */
 import { resolve } from "node:path";
 import { Cache, computeKey } from "./cache/store.ts";
+import { codeHash } from "./cache/code_hash.ts";
 import { hashPath } from "./cache/hash.ts";
 import { validateConfig } from "./config.ts";
 import { createProgress } from "./progress.ts";
@@ -36,6 +37,50 @@ export interface RunStageResult {
 /** A failure attributable to the user's input (config, files): the CLI exits 1 with the message. */
 export class InputError extends Error {
   override name = "InputError";
+}
+
+function kinds(spec: { kind: string | readonly string[] }): string[] {
+  return typeof spec.kind === "string" ? [spec.kind] : [...spec.kind];
+}
+
+function unknownInput<C>(stage: Stage<C>, name: string, files: string[]): string {
+  const known = [...Object.keys(stage.artifactInputs ?? {}), ...files];
+  return `${stage.name}: unknown input "${name}" (${
+    known.length ? `inputs: ${known.join(", ")}` : "this stage takes no --input"
+  })`;
+}
+
+/**
+ * Checks the resolved artifact inputs against the stage's declaration: no unknown name, every
+ * input this config needs present, each of the declared kind. Throws an InputError naming the
+ * input (and both kinds).
+ */
+function checkArtifactInputs<C>(
+  stage: Stage<C>,
+  config: C,
+  inputs: Record<string, Artifact>,
+  fileInputs: string[],
+): void {
+  const spec = stage.artifactInputs ?? {};
+  for (const [name, art] of Object.entries(inputs)) {
+    const s = spec[name];
+    if (!s) throw new InputError(unknownInput(stage, name, fileInputs));
+    const want = kinds(s);
+    if (!want.includes(art.manifest.stage)) {
+      throw new InputError(
+        `${stage.name}: input "${name}" is a ${art.manifest.stage} artifact (${
+          art.key.slice(0, 12)
+        }), expected a ${want.join(" or ")} artifact`,
+      );
+    }
+  }
+  for (const [name, s] of Object.entries(spec)) {
+    if (inputs[name] || (s.needed && !s.needed(config))) continue;
+    throw new InputError(
+      `${stage.name}: missing input "${name}" (${s.description}): ` +
+        `--input ${name}=<${kinds(s).join("|")} artifact>`,
+    );
+  }
 }
 
 function stderrLog(stage: string): (m: string) => void {
@@ -75,6 +120,13 @@ export async function runStage<C>(
     }
   }
 
+  checkArtifactInputs(stage, config, inputs, Object.keys(declared.files));
+  for (const name of Object.keys(opts.inputFiles ?? {})) {
+    if (!(name in declared.files) && !(name in (stage.artifactInputs ?? {}))) {
+      throw new InputError(unknownInput(stage, name, Object.keys(declared.files)));
+    }
+  }
+
   const filePaths: Record<string, string> = { ...declared.files, ...opts.inputFiles };
   const inputFiles: Record<string, string> = {};
   const fileHashes: Record<string, string> = {};
@@ -101,6 +153,7 @@ export async function runStage<C>(
   const parts = {
     stage: stage.name,
     stageVersion: stage.version,
+    code: codeHash(stage.module),
     config,
     inputs: inputKeys,
     inputFiles: fileHashes,
@@ -116,7 +169,8 @@ export async function runStage<C>(
       inputFiles,
       outDir,
       workDir,
-      progress: (label, total, unit) => createProgress(`[${stage.name}] ${label}`, total, unit),
+      progress: (label, total, unit, initial) =>
+        createProgress(`[${stage.name}] ${label}`, total, unit, { initial }),
       log,
     };
     return await stage.run(ctx);

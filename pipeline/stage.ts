@@ -17,6 +17,8 @@ export interface Manifest {
   key: string; // hex SHA-256, also the directory name
   stage: string;
   stageVersion: string;
+  /** Content hash of the code that built it (pipeline/cache/code_hash.ts); part of the key. */
+  code?: string;
   config: unknown; // the fully defaulted config the stage ran with
   inputs: Record<string, string>; // input name -> upstream artifact key
   inputFiles: Record<string, string>; // input name -> content hash of the external file/folder
@@ -45,17 +47,40 @@ export interface StageContext<C> {
   inputFiles: Record<string, string>; // external input paths (files or folders), by input name
   outDir: string; // temporary directory: everything written here becomes the artifact
   workDir: string; // persistent per-key scratch (survives a kill; used to resume long jobs)
-  progress(label: string, total: number, unit?: string): Progress;
+  /** A progress reporter; `initial` units were done before (a resumed job starts there). */
+  progress(label: string, total: number, unit?: string, initial?: number): Progress;
   log(message: string): void;
+}
+
+/** One upstream artifact a stage reads (`--input NAME=REF`), declared so it is checked early. */
+export interface ArtifactInput<C> {
+  /** The stage(s) whose artifacts this input accepts, e.g. "tokenize". */
+  kind: string | readonly string[];
+  /** One line for --help. */
+  description: string;
+  /** Whether this config needs the input (default: always). */
+  needed?: (config: C) => boolean;
 }
 
 /** A pipeline stage: `tokenize`, `augment`, `pretrain`, `extract`, `evaluate`. */
 export interface Stage<C> {
   name: string;
-  /** Bump when the stage's output for the same inputs changes; part of the cache key. */
+  /**
+   * Bump on a deliberate change of the output format; part of the cache key. (Code changes need
+   * no bump: the key also holds a hash of the code the stage runs, from `module`.)
+   */
   version: string;
+  /** The stage module's URL (`import.meta.url`): its module graph is hashed into the key. */
+  module: string;
+  /** Dotted config key of the stage's random seed, for `seeds` in pipeline files (e.g. "seed"). */
+  seedKey?: string;
   /** zod schema whose defaults are the paper's values; unknown keys are errors. */
   schema: z.ZodType<C>;
+  /**
+   * The upstream artifacts the stage reads, by input name, with the kind each must be: checked
+   * (missing, unknown name, wrong kind) before the build lock is taken or any work is done.
+   */
+  artifactInputs?: Record<string, ArtifactInput<C>>;
   /** Names the upstream artifacts and external files this config reads. */
   inputs(config: C): { artifacts: Record<string, string>; files: Record<string, string> };
   /** Does the work, writing into ctx.outDir; returns a summary stored in the manifest. */

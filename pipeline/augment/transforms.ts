@@ -34,6 +34,12 @@ export const transformSchema = z.strictObject({
 }).refine((c) => c.evalResize >= c.size, {
   message: "evalResize must be >= size (centre crop inside the resized image)",
   path: ["evalResize"],
+}).refine((c) => c.scale[0] <= c.scale[1], {
+  message: "scale must be [low, high] with low <= high (share of the image area)",
+  path: ["scale"],
+}).refine((c) => c.ratio[0] <= c.ratio[1], {
+  message: "ratio must be [low, high] with low <= high (crop aspect ratio)",
+  path: ["ratio"],
 });
 export type TransformConfig = z.infer<typeof transformSchema>;
 

@@ -18,6 +18,8 @@ import { acquireLock, lockHeld, processAlive } from "./lock.ts";
 export interface KeyParts {
   stage: string;
   stageVersion: string;
+  /** Content hash of the stage's code (pipeline/cache/code_hash.ts). */
+  code: string;
   config: unknown;
   inputs: Record<string, string>; // input name -> upstream artifact key
   inputFiles: Record<string, string>; // input name -> content hash
@@ -28,6 +30,7 @@ export function computeKey(parts: KeyParts): string {
   return sha256Hex(canonicalJson({
     stage: parts.stage,
     stageVersion: parts.stageVersion,
+    code: parts.code,
     config: parts.config,
     inputs: parts.inputs,
     inputFiles: parts.inputFiles,
@@ -55,6 +58,8 @@ export interface GcResult {
   freedBytes: number;
   tmpRemoved: string[];
   workRemoved: string[];
+  /** Scratch of unfinished builds left in place (no --work): what --work would remove. */
+  workKept: { key: string; bytes: number }[];
   locksRemoved: string[];
 }
 
@@ -186,6 +191,11 @@ export class Cache {
       }
       return a;
     }
+    if (/^[0-9a-f]{1,5}$/.test(ref)) {
+      throw new Error(
+        `"${ref}" is too short for a key prefix (at least 6 hex digits) and is not a ref`,
+      );
+    }
     throw new Error(`no artifact "${ref}" in ${this.root} (not a key, key prefix or ref)`);
   }
 
@@ -218,6 +228,8 @@ export class Cache {
       const rand = crypto.randomUUID().slice(0, 8);
       const tmp = join(this.root, "tmp", `${key}.${Deno.pid}.${rand}`);
       const workDir = this.workDir(key);
+      // --force rebuilds from scratch: no resuming from an earlier build's scratch.
+      if (opts.force && exists(workDir)) Deno.removeSync(workDir, { recursive: true });
       Deno.mkdirSync(tmp, { recursive: true });
       Deno.mkdirSync(workDir, { recursive: true });
       try {
@@ -227,6 +239,7 @@ export class Cache {
           key,
           stage: parts.stage,
           stageVersion: parts.stageVersion,
+          code: parts.code,
           config: parts.config,
           inputs: parts.inputs,
           inputFiles: parts.inputFiles,
@@ -262,6 +275,10 @@ export class Cache {
         try {
           Deno.removeSync(tmp, { recursive: true });
         } catch { /* already moved or gone */ }
+        // Keep the scratch of a failed build only when it holds something to resume from.
+        try {
+          if ([...Deno.readDirSync(workDir)].length === 0) Deno.removeSync(workDir);
+        } catch { /* gone */ }
         throw e;
       }
     } finally {
@@ -352,6 +369,21 @@ export class Cache {
     Deno.renameSync(tmp, join(dir, `${name}.json`));
   }
 
+  /**
+   * setRef that does not fail the command when the cache cannot be written (a read-only cache
+   * served a hit): returns a warning to print, or null when the ref was recorded.
+   */
+  tryRecordRef(name: string, keys: Record<string, string>): string | null {
+    try {
+      this.setRef(name, keys);
+      return null;
+    } catch (e) {
+      return `warning: could not record ref "${name}" in ${this.root} (${
+        (e as Error).message
+      }); \`cache gc\` will not keep these artifacts for it`;
+    }
+  }
+
   /** The named root, or null. */
   getRef(name: string): Ref | null {
     try {
@@ -417,6 +449,7 @@ export class Cache {
       freedBytes: 0,
       tmpRemoved: [],
       workRemoved: [],
+      workKept: [],
       locksRemoved: [],
     };
     const rm = (p: string) => {
@@ -456,10 +489,14 @@ export class Cache {
       }
     }
     const workRoot = join(this.root, "work");
-    if (opts.work && exists(workRoot)) {
+    if (exists(workRoot)) {
       for (const e of Deno.readDirSync(workRoot)) {
         if (lockHeld(join(lockDir, `${e.name}.lock`))) continue;
         const p = join(workRoot, e.name);
+        if (!opts.work) {
+          res.workKept.push({ key: e.name, bytes: dirSize(p) });
+          continue;
+        }
         res.freedBytes += dirSize(p);
         rm(p);
         res.workRemoved.push(e.name);

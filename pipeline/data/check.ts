@@ -15,20 +15,21 @@ export async function checkImage(
   mode: ImageCheck,
   policy: BadInputPolicy,
   source: SourceLocation,
+  kind?: "image",
 ): Promise<boolean> {
   if (mode === "none") return true;
   try {
     const st = Deno.statSync(file);
     if (!st.isFile) throw new Error("not a file");
   } catch {
-    policy.bad(source, `image not found: ${file}`);
+    policy.bad(source, `image not found: ${file}`, kind);
     return false;
   }
   if (mode === "decode") {
     try {
       await decodeImage(file);
     } catch (e) {
-      policy.bad(source, `bad image ${file}: ${(e as Error).message}`);
+      policy.bad(source, `bad image ${file}: ${(e as Error).message}`, kind);
       return false;
     }
   }

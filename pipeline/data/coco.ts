@@ -23,19 +23,26 @@ export interface CocoReadOptions extends BadInputOptions {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === "object" && !Array.isArray(v);
 
+/** The COCO layout's image folder for `annotations/<kind>_<split>.json`, or null when absent. */
+export function cocoImagesDir(path: string): string | null {
+  const m = /^(?:captions|instances|person_keypoints)_(.+)\.json$/.exec(basename(path));
+  if (!m) return null;
+  const guess = resolve(dirname(path), "..", m[1]);
+  try {
+    return Deno.statSync(guess).isDirectory ? guess : null;
+  } catch {
+    return null;
+  }
+}
+
 function imagesDirFor(path: string, opts: CocoReadOptions): string {
   if (opts.imagesDir) return resolve(opts.imagesDir);
-  const m = /^(?:captions|instances|person_keypoints)_(.+)\.json$/.exec(basename(path));
-  if (m) {
-    const guess = resolve(dirname(path), "..", m[1]);
-    try {
-      if (Deno.statSync(guess).isDirectory) return guess;
-    } catch { /* fall through */ }
-  }
+  const guess = cocoImagesDir(path);
+  if (guess) return guess;
   if ((opts.checkImages ?? "exists") === "none") return resolve(dirname(path));
   throw new DataError(
     { file: path },
-    "cannot find the image folder (expected <json dir>/../<split>/); pass imagesDir",
+    "cannot find the image folder (expected <json dir>/../<split>/); set the `images` key to it",
   );
 }
 
@@ -52,41 +59,44 @@ async function readImages(
   path: string,
   opts: CocoReadOptions,
   policy: BadInputPolicy,
-): Promise<{ byId: Map<string, ImageRecord>; order: string[]; skipped: Set<string> }> {
+): Promise<{ byId: Map<string, ImageRecord>; order: string[]; skipped: Map<string, number> }> {
   const dir = imagesDirFor(path, opts);
   const byId = new Map<string, ImageRecord>();
   const order: string[] = [];
-  const skipped = new Set<string>();
+  const skipped = new Map<string, number>(); // image id -> index in images[] of its bad entry
   const entries = topArray(doc, path, "images");
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const field = `images[${i}]`;
     if (!isObj(e)) {
-      policy.bad({ file: path, field }, "expected an object");
+      policy.bad({ file: path, field }, "expected an object", "image");
       continue;
     }
     const id = e.id;
     if (!((typeof id === "number" && Number.isFinite(id)) || (typeof id === "string" && id))) {
-      policy.bad({ file: path, field: `${field}.id` }, "missing or invalid image id");
+      policy.bad({ file: path, field: `${field}.id` }, "missing or invalid image id", "image");
       continue;
     }
     const sid = String(id);
     if (typeof e.file_name !== "string" || e.file_name === "") {
-      policy.bad({ file: path, field: `${field}.file_name` }, "missing file_name");
-      skipped.add(sid);
+      policy.bad({ file: path, field: `${field}.file_name` }, "missing file_name", "image");
+      skipped.set(sid, i);
       continue;
     }
     if (byId.has(sid)) {
-      policy.bad({ file: path, field: `${field}.id` }, `duplicate image id ${sid}`);
+      policy.bad({ file: path, field: `${field}.id` }, `duplicate image id ${sid}`, "image");
       continue;
     }
     const file = join(dir, e.file_name);
-    const ok = await checkImage(file, opts.checkImages ?? "exists", policy, {
-      file: path,
-      field: `${field}.file_name`,
-    });
+    const ok = await checkImage(
+      file,
+      opts.checkImages ?? "exists",
+      policy,
+      { file: path, field: `${field}.file_name` },
+      "image",
+    );
     if (!ok) {
-      skipped.add(sid);
+      skipped.set(sid, i);
       continue;
     }
     byId.set(sid, { id: sid, file });
@@ -109,10 +119,12 @@ export async function readCocoCaptions(
   const images: ImageRecord[] = [];
   const captions: Caption[] = [];
   const seen = new Map<string, ImageRecord>();
+  let records = 0;
   for (const path of typeof paths === "string" ? [paths] : paths) {
     const doc = readJsonFile(path);
     const { byId, order, skipped } = await readImages(doc, path, opts, policy);
     const anns = topArray(doc, path, "annotations");
+    records += anns.length;
     const withCaption = new Set<string>();
     for (let j = 0; j < anns.length; j++) {
       const a = anns[j];
@@ -122,7 +134,13 @@ export async function readCocoCaptions(
         continue;
       }
       const sid = a.image_id === undefined || a.image_id === null ? "" : String(a.image_id);
-      if (skipped.has(sid)) continue; // its image was already reported
+      if (skipped.has(sid)) {
+        policy.bad(
+          { file: path, field: `${field}.image_id` },
+          `its image ${sid} was skipped (images[${skipped.get(sid)}])`,
+        );
+        continue;
+      }
       if (!byId.has(sid)) {
         policy.bad(
           { file: path, field: `${field}.image_id` },
@@ -158,7 +176,7 @@ export async function readCocoCaptions(
       images.push(rec);
     }
   }
-  return { images, captions, skipped: policy.skipped };
+  return { images, captions, skipped: policy.skipped, records };
 }
 
 /**
@@ -216,7 +234,13 @@ export async function readCocoInstances(
         continue;
       }
       const sid = a.image_id === undefined || a.image_id === null ? "" : String(a.image_id);
-      if (skipped.has(sid)) continue;
+      if (skipped.has(sid)) {
+        policy.bad(
+          { file: path, field: `${field}.image_id` },
+          `its image ${sid} was skipped (images[${skipped.get(sid)}])`,
+        );
+        continue;
+      }
       const row = index.get(sid);
       if (row === undefined || !byId.has(sid)) {
         policy.bad(

@@ -8,9 +8,11 @@ export interface CsvRecord {
 }
 
 /**
- * Parses CSV text into records. A record with a syntax error carries `error` and parsing resumes
- * at the next line; an unterminated quoted field yields a final record with an error naming the
- * line where the field started. CRLF and LF line endings are both accepted; blank lines are skipped.
+ * Parses CSV text into records. A record with a syntax error (a stray quote, text after a closing
+ * quote, a quoted field never closed) carries `error`, and parsing resumes at the line after the
+ * one the bad record started on: a broken row is skipped alone, even when its unbalanced quote
+ * would otherwise swallow the rows after it; each following line is then read as a record of its
+ * own. CRLF and LF line endings are both accepted; blank lines are skipped.
  */
 export function* parseCsv(text: string): Generator<CsvRecord> {
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
@@ -27,6 +29,9 @@ export function* parseCsv(text: string): Generator<CsvRecord> {
     const fields: string[] = [];
     let error: string | undefined;
     let endOfRecord = false;
+    // Where parsing resumes after an error: the start of the record's second physical line.
+    let nextLine = text.indexOf("\n", i);
+    nextLine = nextLine < 0 ? n : nextLine + 1;
     while (!endOfRecord) {
       if (text[i] === '"') {
         // quoted field
@@ -51,16 +56,12 @@ export function* parseCsv(text: string): Generator<CsvRecord> {
           i++;
         }
         if (!closed) {
-          yield {
-            fields,
-            line: startLine,
-            error: `unterminated quoted field starting on line ${fieldLine}`,
-          };
-          return;
-        }
-        fields.push(value);
-        if (i < n && text[i] !== "," && text[i] !== "\n" && text[i] !== "\r") {
-          error = `unexpected character after closing quote in field ${fields.length}`;
+          error = `unterminated quoted field starting on line ${fieldLine}`;
+        } else {
+          fields.push(value);
+          if (i < n && text[i] !== "," && text[i] !== "\n" && text[i] !== "\r") {
+            error = `unexpected character after closing quote in field ${fields.length}`;
+          }
         }
       } else {
         let j = i;
@@ -73,8 +74,10 @@ export function* parseCsv(text: string): Generator<CsvRecord> {
         i = j;
       }
       if (error) {
-        // resynchronise at the end of the physical line
-        while (i < n && text[i] !== "\n") i++;
+        // Resynchronise at the line after the record's first line.
+        i = nextLine;
+        line = startLine + 1;
+        break;
       }
       if (i >= n) endOfRecord = true;
       else if (text[i] === ",") i++;

@@ -1,4 +1,5 @@
 /** Errors for bad dataset input, and the skip-and-count policy behind `--skip-bad`. */
+import { join } from "node:path";
 import type { BadRecord, SourceLocation } from "./types.ts";
 
 /** Formats a location as `file:line` / `file: field` / `file:line: field`. */
@@ -30,8 +31,32 @@ export interface BadInputOptions {
 export class BadInputPolicy {
   readonly skipped: BadRecord[] = [];
   constructor(readonly skipBad = false) {}
-  bad(source: SourceLocation, reason: string): void {
+  bad(source: SourceLocation, reason: string, kind?: "image"): void {
     if (!this.skipBad) throw new DataError(source, reason);
-    this.skipped.push({ source, reason });
+    this.skipped.push(kind ? { source, reason, kind } : { source, reason });
   }
+
+  /** Skipped caption / label records (image entries not counted). */
+  get skippedRecords(): number {
+    return this.skipped.filter((s) => s.kind !== "image").length;
+  }
+}
+
+/**
+ * Writes `skipped.jsonl` (one skipped record per line: source file, line or field, reason) into
+ * an artifact folder when anything was skipped; returns how many caption records and image
+ * entries were skipped.
+ */
+export async function writeSkippedList(
+  dir: string,
+  skipped: BadRecord[],
+  log: (m: string) => void,
+): Promise<{ skipped: number; skippedImages: number }> {
+  const images = skipped.filter((s) => s.kind === "image").length;
+  if (skipped.length) {
+    const text = skipped.map((s) => JSON.stringify(s)).join("\n") + "\n";
+    await Deno.writeTextFile(join(dir, "skipped.jsonl"), text);
+    log(`skipped ${skipped.length} bad record(s); see skipped.jsonl`);
+  }
+  return { skipped: skipped.length - images, skippedImages: images };
 }

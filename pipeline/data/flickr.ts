@@ -18,17 +18,24 @@ export interface FlickrReadOptions extends BadInputOptions {
   only?: Set<string>;
 }
 
-function defaultImagesDir(csvPath: string, check: ImageCheck): string {
+/** The image folder beside a Flickr CSV (`images/` or `Images/`), or null when there is none. */
+export function flickrImagesDir(csvPath: string): string | null {
   for (const name of ["images", "Images"]) {
     const p = resolve(dirname(csvPath), name);
     try {
       if (Deno.statSync(p).isDirectory) return p;
     } catch { /* try next */ }
   }
+  return null;
+}
+
+function defaultImagesDir(csvPath: string, check: ImageCheck): string {
+  const found = flickrImagesDir(csvPath);
+  if (found) return found;
   if (check === "none") return resolve(dirname(csvPath), "images");
   throw new DataError(
     { file: csvPath },
-    "cannot find the image folder (images/ beside the CSV); pass imagesDir",
+    "cannot find the image folder (images/ beside the CSV); set the `images` key to it",
   );
 }
 
@@ -56,7 +63,9 @@ export async function readFlickrCaptions(
   const imageOk = new Map<string, boolean>();
   let header = true;
   let imageCol = 0, captionCol = 1;
+  let records = 0; // data rows read, minus well-formed rows of images outside `only`
   for (const rec of parseCsv(text)) {
+    if (!header) records++;
     const source = { file: csvPath, line: rec.line };
     if (rec.error) {
       if (header) throw new DataError(source, `malformed CSV: ${rec.error}`);
@@ -89,7 +98,10 @@ export async function readFlickrCaptions(
       policy.bad({ ...source, field: "image" }, "empty image name");
       continue;
     }
-    if (opts.only && !opts.only.has(id)) continue;
+    if (opts.only && !opts.only.has(id)) {
+      records--;
+      continue;
+    }
     if (text.trim() === "") {
       policy.bad({ ...source, field: "caption" }, "empty caption");
       continue;
@@ -108,7 +120,7 @@ export async function readFlickrCaptions(
     captions.push({ imageId: id, text, source });
   }
   if (header) throw new DataError({ file: csvPath, line: 1 }, "empty file (no header)");
-  return { images, captions, skipped: policy.skipped };
+  return { images, captions, skipped: policy.skipped, records };
 }
 
 /** Reads a split list (one image id per line; blank lines and `#` comments ignored). */

@@ -38,11 +38,19 @@ export type { RgbImage } from "../../kernels/image.ts";
 export interface BadRecord {
   source: SourceLocation;
   reason: string;
+  /** "image" for an image entry (COCO images[]); absent for a caption / label record. */
+  kind?: "image";
 }
 
-/** What a reader returns: the data plus the records it skipped (always empty without skipBad). */
+/**
+ * What a reader returns beside the data: the records it skipped (always empty without skipBad)
+ * and how many caption records it read, so that every record is accounted for:
+ * captions kept + caption records skipped = records.
+ */
 export interface ReadReport {
   skipped: BadRecord[];
+  /** Caption records read (CSV rows after the header, COCO annotations), within the split. */
+  records?: number;
 }
 
 /** Single-label classification set (ImageNet layout: one folder per class). */

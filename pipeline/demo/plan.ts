@@ -75,13 +75,20 @@ export const QUICK_DEMO: DemoSettings = {
   warmupSteps: 1,
 };
 
+/** Seeds of the random-init baselines (each a separately initialised backbone). */
+export const RANDOM_INIT_SEEDS = [0, 1, 2];
+
 /** One evaluated row of the report. */
 export interface DemoRow {
   method: string;
   task: string;
   downstream: string;
+  /** Random-init seed (null for pretrained backbones). */
+  seed: number | null;
   /** Mean non-interpolated AP over the classes (percent). */
   mAP: number;
+  /** Bootstrap 95 % interval of mAP over test images (percent). */
+  mAPCI: [number, number] | null;
   /** Mean PASCAL VOC2007 11-point interpolated AP (percent). */
   mAP11: number;
   pretrainKey: string | null;
@@ -127,7 +134,8 @@ export async function runDemo(
     steps++;
     // The "demo" ref keeps every artifact of the run through `cache gc`.
     keys[`${stage.name}-${steps}`] = r.artifact.key;
-    cache.setRef("demo", keys);
+    const warning = cache.tryRecordRef("demo", keys);
+    if (warning) log(warning);
     if (r.hit) hits++;
     return r;
   };
@@ -160,10 +168,15 @@ export async function runDemo(
     pretrained.push({ task, art: r.artifact, hit: r.hit });
   }
   const rows: DemoRow[] = [];
-  const backbones: { method: string; task: string; art: Artifact | null }[] = [
-    { method: "random init", task: "none", art: null },
-    { method: "VirTex", task: "bicaptioning", art: pretrained[0].art },
-    { method: "token classification", task: "token_classification", art: pretrained[1].art },
+  const backbones: { method: string; task: string; art: Artifact | null; seed: number | null }[] = [
+    ...RANDOM_INIT_SEEDS.map((seed) => ({ method: "random init", task: "none", art: null, seed })),
+    { method: "VirTex", task: "bicaptioning", art: pretrained[0].art, seed: null },
+    {
+      method: "token classification",
+      task: "token_classification",
+      art: pretrained[1].art,
+      seed: null,
+    },
   ];
   for (const ds of DOWNSTREAM) {
     for (const b of backbones) {
@@ -173,6 +186,7 @@ export async function runDemo(
         resize: S,
         weights: b.art ? "pretrained" : "random",
         arch: s.visual,
+        seed: b.seed ?? 0,
         device: s.device,
       };
       const feats = (await step(extractStage, cfg, b.art ? { model: b.art } : {})).artifact;
@@ -181,7 +195,9 @@ export async function runDemo(
         method: b.method,
         task: b.task,
         downstream: ds.name,
+        seed: b.seed,
         mAP: ev.manifest.summary.mAP as number,
+        mAPCI: (ev.manifest.summary.mAPCI as [number, number] | undefined) ?? null,
         mAP11: ev.manifest.summary.mAP11 as number,
         pretrainKey: b.art?.key ?? null,
         evaluateKey: ev.key,

@@ -1,16 +1,44 @@
-/** The demo's report: a markdown table + an SVG bar chart of mAP, and the loss curves. */
+/**
+ * The demo's report: the comparison table (random init as mean ± sd over its seeds, pretrained
+ * backbones with their bootstrap intervals; pipeline/report/compare.ts), an SVG bar chart with the
+ * intervals, and the loss curves.
+ */
 import { join } from "node:path";
-import { barChartSvg } from "../plot/mod.ts";
+import {
+  compareMeasurements,
+  type ComparisonRow,
+  comparisonSvg,
+  formatRowValue,
+} from "../report/compare.ts";
 import type { DemoResult } from "./plan.ts";
+
+/** The demo's rows grouped by (downstream, method): seeds of random init become one row. */
+export function demoComparison(r: DemoResult): ComparisonRow[] {
+  return compareMeasurements(r.rows.map((x) => ({
+    key: x.evaluateKey,
+    downstream: x.downstream,
+    method: x.method,
+    groupId: x.method,
+    seed: x.seed,
+    metric: "mAP",
+    value: x.mAP,
+    ci: x.mAPCI,
+  })));
+}
 
 /** Markdown report of a demo run. */
 export function demoMarkdown(r: DemoResult, seconds: number, machine: string): string {
   const s = r.settings;
   const downstream = [...new Set(r.rows.map((x) => x.downstream))];
   const methods = [...new Set(r.rows.map((x) => x.method))];
-  const cell = (m: string, d: string, key: "mAP" | "mAP11") => {
-    const row = r.rows.find((x) => x.method === m && x.downstream === d);
-    return row ? row[key].toFixed(2) : "–";
+  const comparison = demoComparison(r);
+  const cell = (m: string, d: string) => {
+    const row = comparison.find((x) => x.method === m && x.downstream === d);
+    return row ? formatRowValue(row) : "–";
+  };
+  const cell11 = (m: string, d: string) => {
+    const xs = r.rows.filter((x) => x.method === m && x.downstream === d).map((x) => x.mAP11);
+    return xs.length ? (xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(2) : "–";
   };
   const lines = [
     "# virtex demo: synthetic captioned scenes",
@@ -24,7 +52,11 @@ export function demoMarkdown(r: DemoResult, seconds: number, machine: string): s
     `${s.scenes.vocTrain} trainval / ${s.scenes.vocTest} test images.`,
     "",
     "mAP: mean over classes of the non-interpolated AP; 11-pt: PASCAL VOC2007's 11-point " +
-    "interpolated AP (chance level is about the share of positives for mAP, a little higher for 11-pt).",
+    "interpolated AP (chance level is about the share of positives for mAP, a little higher for 11-pt). " +
+    `Random init: mean ± sd over ${
+      r.rows.filter((x) => x.method === "random init" && x.downstream === downstream[0]).length
+    } seeds (each seed's mAP in brackets); pretrained backbones: mAP [bootstrap 95 % interval over ` +
+    "test images].",
     "",
     `| backbone | pretraining task | ${
       downstream.map((d) => `mAP ${d} | 11-pt ${d}`).join(" | ")
@@ -32,7 +64,7 @@ export function demoMarkdown(r: DemoResult, seconds: number, machine: string): s
     `|---|---|${downstream.map(() => "---:|---:").join("|")}|`,
     ...methods.map((m) => {
       const task = r.rows.find((x) => x.method === m)!.task;
-      const cells = downstream.map((d) => `${cell(m, d, "mAP")} | ${cell(m, d, "mAP11")}`);
+      const cells = downstream.map((d) => `${cell(m, d)} | ${cell11(m, d)}`);
       return `| ${m} | ${task} | ${cells.join(" | ")} |`;
     }),
     "",
@@ -70,19 +102,7 @@ export async function writeDemoReport(
   machine: string,
 ): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
-  const downstream = [...new Set(r.rows.map((x) => x.downstream))];
-  const methods = [...new Set(r.rows.map((x) => x.method))];
-  const svg = barChartSvg({
-    title: "VOC07 SVM mAP on frozen features",
-    yLabel: "mAP (%)",
-    categories: downstream,
-    series: methods.map((m) => ({
-      name: m,
-      values: downstream.map((d) =>
-        r.rows.find((x) => x.method === m && x.downstream === d)?.mAP ?? NaN
-      ),
-    })),
-  });
+  const svg = comparisonSvg(demoComparison(r), "VOC07 SVM mAP on frozen features");
   const write = async (name: string, text: string) => {
     const tmp = join(dir, `.${name}.tmp`);
     await Deno.writeTextFile(tmp, text);

@@ -26,6 +26,7 @@ export interface ClassResult {
   ap11: number; // test AP, VOC 11-point
   testPositives: number;
   testEvaluated: number; // test rows with a non-difficult label
+  testScores: Float32Array; // [N_test] SVM decision values (NaN for difficult rows)
   iterations: number; // coordinate-descent iterations of the final fit
   cvIterations: number[]; // summed over folds, per C
 }
@@ -99,6 +100,8 @@ export function solveClass(
   const rows = Uint32Array.from(evalRows);
   const scores = kernel.decision(test, rows, model);
   const truth = evalRows.map((r) => task.test[r] > 0);
+  const testScores = new Float32Array(test.rows).fill(NaN);
+  evalRows.forEach((r, i) => (testScores[r] = scores[i]));
   return {
     classIndex: task.classIndex,
     cvAp,
@@ -107,6 +110,7 @@ export function solveClass(
     ap11: voc11PointAp(truth, scores),
     testPositives: truth.filter((t) => t).length,
     testEvaluated: evalRows.length,
+    testScores,
     iterations: model.iterations,
     cvIterations,
   };

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { readCocoInstances } from "../data/coco.ts";
 import { readClassFolders } from "../data/folder.ts";
 import type { LabelSet } from "../data/types.ts";
-import { readVoc, VOC_CLASSES } from "../data/voc.ts";
+import { discoverVocClasses, readVoc, VOC_CLASSES } from "../data/voc.ts";
+import { DataError } from "../data/errors.ts";
 import { mapCocoLabels } from "../data/coco_to_voc.ts";
 
 export type DatasetKind = "voc" | "coco" | "classfolders";
@@ -18,6 +19,39 @@ export const DEFAULT_SPLITS: Record<DatasetKind, string[]> = {
   coco: ["train2017", "val2017"],
   classfolders: ["train", "val"],
 };
+
+/**
+ * Reads every split, checking first that they share one class list: for VOC without an explicit
+ * `classes` list, a `<class>_<split>.txt` present for one split and missing for another is an
+ * error naming the missing file.
+ */
+export async function readLabelledSplits(
+  kind: DatasetKind,
+  path: string,
+  splits: string[],
+  classes?: string[],
+  cocoClasses: "coco80" | "voc20" = "coco80",
+): Promise<LabelSet[]> {
+  if (kind === "voc" && !classes) {
+    const found = splits.map((s) => discoverVocClasses(path, s));
+    const all = [...new Set(found.flat())].sort();
+    for (const [i, split] of splits.entries()) {
+      const missing = all.filter((c) => !found[i].includes(c));
+      if (missing.length) {
+        throw new DataError(
+          { file: join(path, "ImageSets", "Main", `${missing[0]}_${split}.txt`) },
+          `missing: the other split(s) have class${missing.length > 1 ? "es" : ""} ` +
+            `${missing.join(", ")} (give \`classes\` to read only some classes)`,
+        );
+      }
+    }
+  }
+  const sets: LabelSet[] = [];
+  for (const split of splits) {
+    sets.push(await readLabelledSplit(kind, path, split, classes, cocoClasses));
+  }
+  return sets;
+}
 
 /** Reads one split. `path`: VOC2007 root, COCO annotations folder, or class-folders root. */
 export async function readLabelledSplit(

@@ -1,12 +1,15 @@
 /**
  * Grouped bar charts as SVG strings (e.g. mAP per method): one group per category, one bar per
- * series inside it (<rect data-series="name" data-category="cat">), values printed above bars.
+ * series inside it (<rect data-series="name" data-category="cat">), values printed above bars,
+ * and optional error bars (<path class="errbar">, e.g. a confidence interval or ± sd).
  */
 import { escapeXml, legend, niceTicks, num, PALETTE, svgOpen, text, tickLabel } from "./svg.ts";
 
 export interface BarSeries {
   name: string;
   values: readonly number[]; // one per category; NaN = no bar
+  /** Optional [low, high] per category drawn as an error bar (null or NaN: none). */
+  errors?: readonly ([number, number] | null)[];
   color?: string;
 }
 
@@ -40,7 +43,12 @@ export function barChartSvg(opts: BarChartOptions): string {
   const m = { left: 64, right: 16, top: opts.title ? 36 : 16, bottom: 40 };
   const legendH = ns > 1 ? ns * 16 + 8 : 0;
   const pw = W - m.left - m.right, ph = H - m.top - m.bottom - legendH;
-  const finite = opts.series.flatMap((s) => s.values.filter(Number.isFinite));
+  const finite = opts.series.flatMap((s) =>
+    [
+      ...s.values,
+      ...(s.errors ?? []).flatMap((e) => e ?? []),
+    ].filter(Number.isFinite)
+  );
   const yt = niceTicks(
     opts.yMin ?? Math.min(0, ...finite),
     opts.yMax ?? Math.max(finite.length ? Math.max(...finite) : 1, 0) * 1.08,
@@ -92,7 +100,19 @@ export function barChartSvg(opts: BarChartOptions): string {
             num(h)
           }" fill="${color}"/>`,
       );
-      out.push(text(x + barW / 2, top - 4, fmt(v), { "text-anchor": "middle", "font-size": 11 }));
+      const e = s.errors?.[c];
+      let labelY = top - 4;
+      if (e && Number.isFinite(e[0]) && Number.isFinite(e[1])) {
+        const cx = x + barW / 2, lo = sy(e[0]), hi = sy(e[1]), cap = Math.min(6, barW / 4);
+        out.push(
+          `<path class="errbar" data-low="${e[0]}" data-high="${e[1]}" stroke="#222222" ` +
+            `fill="none" d="M${num(cx)} ${num(lo)}V${num(hi)}M${num(cx - cap)} ${num(hi)}H${
+              num(cx + cap)
+            }M${num(cx - cap)} ${num(lo)}H${num(cx + cap)}"/>`,
+        );
+        labelY = Math.min(labelY, hi - 4);
+      }
+      out.push(text(x + barW / 2, labelY, fmt(v), { "text-anchor": "middle", "font-size": 11 }));
     });
     out.push(
       text(m.left + (c + 0.5) * groupW, m.top + legendH + ph + 18, cat, {

@@ -58,6 +58,50 @@ export async function latestCheckpoint(dir: string): Promise<string | null> {
   }
 }
 
+/** Every checkpoint directory in `dir` (step-N), newest first. */
+export function checkpointsNewestFirst(dir: string): string[] {
+  const names: string[] = [];
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.isDirectory && /^step-\d+$/.test(e.name)) names.push(e.name);
+    }
+  } catch { /* no checkpoints yet */ }
+  return names.sort().reverse().map((n) => join(dir, n));
+}
+
+/**
+ * Restores the newest checkpoint that loads: LATEST first, then older ones; a checkpoint that
+ * fails to load (truncated or corrupt files) is reported through `warn` and skipped. Returns the
+ * path and state, or null when there is none. Throws when checkpoints exist but none loads (the
+ * model may hold part of a bad one; rebuild with --force).
+ */
+export async function restoreNewest(
+  dir: string,
+  model: PretrainingModel,
+  opt: SGD | LookAhead,
+  rng: CounterRng,
+  warn: (m: string) => void,
+): Promise<{ path: string; state: CheckpointState } | null> {
+  const latest = await latestCheckpoint(dir);
+  const candidates = [...new Set([...(latest ? [latest] : []), ...checkpointsNewestFirst(dir)])];
+  const failures: string[] = [];
+  for (const path of candidates) {
+    try {
+      return { path, state: await loadCheckpoint(path, model, opt, rng) };
+    } catch (e) {
+      failures.push(`${path}: ${(e as Error).message}`);
+      warn(`checkpoint ${path} cannot be loaded (${(e as Error).message}); trying an older one`);
+    }
+  }
+  if (failures.length) {
+    throw new Error(
+      `no checkpoint in ${dir} can be loaded (${failures.join("; ")}); rerun with --force to ` +
+        "start over",
+    );
+  }
+  return null;
+}
+
 /** Restores model, optimizer and RNG from a checkpoint directory; returns its state. */
 export async function loadCheckpoint(
   path: string,

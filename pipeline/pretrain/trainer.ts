@@ -22,7 +22,7 @@ import { noGrad, tidy } from "../../engine/scope.ts";
 import { tensor } from "../../engine/tensor.ts";
 import type { Progress } from "../stage.ts";
 import type { Batch, PretrainingModel } from "../model/tasks.ts";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { restoreNewest, saveCheckpoint } from "./checkpoint.ts";
 import { type OptimConfig, resolveAmp, type TrainConfig } from "./config.ts";
 
 /** One batch as it comes from the data loader (host memory). */
@@ -52,7 +52,7 @@ export interface TrainerOptions {
   source: BatchSource;
   val?: BatchSource;
   workDir: string; // checkpoints + metrics (persistent across kills)
-  progress: (label: string, total: number, unit?: string) => Progress;
+  progress: (label: string, total: number, unit?: string, initial?: number) => Progress;
   log: (msg: string) => void;
   /** Stop after this many steps of this call (tests of kill-and-resume); default: all. */
   stopAfter?: number;
@@ -145,9 +145,9 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   if (amp) o.log(`AMP on: f16 matrix products on ${o.backend.name}, dynamic loss scaling`);
 
   let start = 0, metricsLines = 0;
-  const latest = await latestCheckpoint(ckptDir);
-  if (latest) {
-    const st = await loadCheckpoint(latest, o.model, o.optimizer, o.rng);
+  const restored = await restoreNewest(ckptDir, o.model, o.optimizer, o.rng, o.log);
+  if (restored) {
+    const { path: latest, state: st } = restored;
     start = st.step;
     metricsLines = st.metricsLines;
     if (scaler && st.amp) scaler.load(st.amp, `${join(latest, "state.json")} field amp`);
@@ -173,14 +173,14 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   };
   const params = o.optimizer.groups.flatMap((g) => g.params);
   const end = o.stopAfter !== undefined ? Math.min(c.steps, start + o.stopAfter) : c.steps;
-  const bar = o.progress("pretrain", (c.steps - start) * c.batchSize, "img");
+  const bar = o.progress("pretrain", c.steps * c.batchSize, "img", start * c.batchSize);
   const metricsFile = await Deno.open(metricsPath, { append: true, create: true });
   const enc = new TextEncoder();
   const writeMetric = (m: Metric) => {
     metricsFile.writeSync(enc.encode(JSON.stringify(m) + "\n"));
     metricsLines++;
   };
-  let lastLoss = NaN, lastVal: number | null = null, lastCkpt = latest ?? "(none)";
+  let lastLoss = NaN, lastVal: number | null = null, lastCkpt = restored?.path ?? "(none)";
   try {
     for (let step = start; step < end; step++) {
       const t0 = performance.now();

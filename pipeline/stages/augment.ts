@@ -4,13 +4,13 @@
  * (see pipeline/augment/shards.ts). The per-step augmentation that reads these shards lives in
  * pipeline/augment/loader.ts and runs inside pretrain / extract.
  */
-import { join } from "node:path";
 import { z } from "zod";
 import { decodeResized } from "../augment/pack.ts";
 import { ShardWriter } from "../augment/shards.ts";
+import { writeSkippedList } from "../data/errors.ts";
 import type { BadRecord } from "../data/types.ts";
 import type { Stage } from "../stage.ts";
-import { readCaptions } from "./ingest.ts";
+import { imagesDirOf, readCaptions } from "./ingest.ts";
 
 const schema = z.strictObject({
   captions: z.string().min(1).describe("captions file: COCO captions JSON or Flickr8k CSV"),
@@ -45,10 +45,12 @@ function packWorkers(): number {
 export const augmentStage: Stage<AugmentConfig> = {
   name: "augment",
   version: "1",
+  module: import.meta.url,
   schema,
   inputs(cfg) {
     const files: Record<string, string> = { captions: cfg.captions };
-    if (cfg.images) files.images = cfg.images;
+    const images = imagesDirOf(cfg); // decoded: its files are part of the key
+    if (images) files.images = images;
     if (cfg.split) files.split = cfg.split;
     return { artifacts: {}, files };
   },
@@ -74,7 +76,7 @@ export const augmentStage: Stage<AugmentConfig> = {
       const rec = set.images[i++];
       if ("error" in r) {
         if (!cfg.skipBad) throw new Error(`image "${rec.id}": ${r.error.message}`);
-        skipped.push({ source: { file: rec.file }, reason: r.error.message });
+        skipped.push({ source: { file: rec.file }, reason: r.error.message, kind: "image" });
       } else {
         await writer.add(rec.id, r.image);
         bytes += r.image.data.length;
@@ -84,17 +86,13 @@ export const augmentStage: Stage<AugmentConfig> = {
     bar.done();
     if (writer.count === 0) throw new Error(`${f.captions}: every image failed to decode`);
     const index = await writer.finish();
-    if (skipped.length) {
-      const text = skipped.map((s) => JSON.stringify(s)).join("\n") + "\n";
-      await Deno.writeTextFile(join(ctx.outDir, "skipped.jsonl"), text);
-      ctx.log(`skipped ${skipped.length} bad record(s); see skipped.jsonl`);
-    }
+    const counts = await writeSkippedList(ctx.outDir, skipped, ctx.log);
     return {
       images: index.images.length,
       shards: index.shards.length,
       bytes,
       shortSide: cfg.shortSide,
-      skipped: skipped.length,
+      ...counts,
     };
   },
 };

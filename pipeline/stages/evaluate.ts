@@ -10,7 +10,16 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { defaultLinearProbeConfig, top1Accuracy, trainLinearProbe } from "../eval/linear_probe.ts";
+import {
+  bootstrapAccuracyInterval,
+  bootstrapMapInterval,
+  type Interval,
+} from "../eval/bootstrap.ts";
+import {
+  defaultLinearProbeConfig,
+  predictClasses,
+  trainLinearProbe,
+} from "../eval/linear_probe.ts";
 import {
   evaluateVoc07,
   formatVoc07Table,
@@ -18,7 +27,7 @@ import {
   voc07Json,
 } from "../eval/voc07.ts";
 import { barChartSvg } from "../plot/mod.ts";
-import { type FeatureSplit, readFeatureSplit } from "./extract.ts";
+import { type FeatureSplit, readFeatureSplit } from "../extract/features.ts";
 import type { Stage } from "../stage.ts";
 
 const schema = z.strictObject({
@@ -28,6 +37,10 @@ const schema = z.strictObject({
   costs: z.array(z.number().positive()).default([0.01, 0.1, 1, 10]).describe("SVM C candidates"),
   folds: z.number().int().min(2).default(3).describe("cross-validation folds for choosing C"),
   workers: z.number().int().min(0).default(0).describe("parallel workers (0: all cores)"),
+  bootstrap: z.number().int().min(0).default(1000).describe(
+    "resamples of the test images for the 95 % confidence interval (0: none)",
+  ),
+  bootstrapSeed: z.number().int().default(0).describe("seed of the bootstrap resampling"),
   linear: z.strictObject({
     epochs: z.number().int().min(1).default(defaultLinearProbeConfig.epochs),
     batchSize: z.number().int().min(1).default(defaultLinearProbeConfig.batchSize),
@@ -72,18 +85,34 @@ function selectColumns(s: FeatureSplit, keep: number[]): LabelledFeatures {
   return { features: s.features, labels, rows: N, dim: s.dim };
 }
 
+function bootstrapOpts(cfg: EvaluateConfig) {
+  return { samples: cfg.bootstrap, seed: cfg.bootstrapSeed, level: 0.95 };
+}
+
+/** [low, high] in percent. */
+function percentInterval(i: Interval): [number, number] {
+  return [i.low * 100, i.high * 100];
+}
+
+function ciText(ci: [number, number] | null): string {
+  return ci ? ` (95 % CI ${ci[0].toFixed(2)}–${ci[1].toFixed(2)})` : "";
+}
+
 /** The evaluate stage (see module doc). */
 export const evaluateStage: Stage<EvaluateConfig> = {
   name: "evaluate",
-  version: "1",
+  version: "2",
+  module: import.meta.url,
   schema,
+  artifactInputs: {
+    features: { kind: "extract", description: "frozen features of a labelled dataset" },
+  },
   inputs() {
     return { artifacts: {}, files: {} };
   },
   async run(ctx) {
     const cfg = ctx.config;
-    const art = ctx.inputs.features;
-    if (!art) throw new Error("evaluate needs --input features=<extract artifact>");
+    const art = ctx.inputs.features; // checked by the runner
     const names = await splitNames(art.dir);
     const trainName = cfg.trainSplit || names[0], testName = cfg.testSplit || names[1];
     if (!trainName || !testName) {
@@ -124,10 +153,16 @@ export const evaluateStage: Stage<EvaluateConfig> = {
         (_, loss) => bar.tick(1, { loss: loss.toFixed(4) }),
       );
       bar.done();
-      const top1 = top1Accuracy(res.model, te) * 100;
+      const pred = predictClasses(res.model, te.features, te.rows);
+      const correct = Array.from(te.labels, (l, i) => pred[i] === l);
+      const top1 = (correct.filter((c) => c).length / Math.max(1, te.rows)) * 100;
+      const ci = cfg.bootstrap > 0 && te.rows > 0
+        ? percentInterval(bootstrapAccuracyInterval(correct, bootstrapOpts(cfg)))
+        : null;
       const out = {
         metric: "top1",
         top1,
+        top1CI: ci,
         classes: train.classes.length,
         train: tr.rows,
         test: te.rows,
@@ -136,12 +171,11 @@ export const evaluateStage: Stage<EvaluateConfig> = {
       await Deno.writeTextFile(join(ctx.outDir, "linear.json"), JSON.stringify(out, null, 1));
       await Deno.writeTextFile(
         join(ctx.outDir, "report.md"),
-        `# Linear probe\n\ntop-1: ${
-          top1.toFixed(2)
-        }% on ${te.rows} images, ${tr.rows} training images, ${train.classes.length} classes\n`,
+        `# Linear probe\n\ntop-1: ${top1.toFixed(2)}%${ciText(ci)} on ${te.rows} images, ` +
+          `${tr.rows} training images, ${train.classes.length} classes\n`,
       );
-      ctx.log(`top-1 ${top1.toFixed(2)}%`);
-      return { protocol: "linear", top1 };
+      ctx.log(`top-1 ${top1.toFixed(2)}%${ciText(ci)}`);
+      return { protocol: "linear", top1, top1CI: ci };
     }
     const { keep, skipped } = scorableClasses(train, test);
     if (keep.length === 0) throw new Error("evaluate: no class has positives in both splits");
@@ -163,9 +197,27 @@ export const evaluateStage: Stage<EvaluateConfig> = {
       },
     );
     bar.done();
-    const table = formatVoc07Table(res);
+    const testCols = selectColumns(test, keep);
+    const ci = cfg.bootstrap > 0
+      ? percentInterval(bootstrapMapInterval(
+        res.classes.map((c, j) => ({
+          labels: Int8Array.from({ length: testCols.rows }, (_, r) =>
+            testCols.labels[r * keep.length + j]),
+          scores: c.testScores,
+        })),
+        bootstrapOpts(cfg),
+      ))
+      : null;
+    const table = formatVoc07Table(res) +
+      (ci
+        ? `\nmAP 95 % CI ${ci[0].toFixed(2)} – ${
+          ci[1].toFixed(2)
+        } (bootstrap over ${test.ids.length} test images)`
+        : "");
     const json = {
       ...voc07Json(res),
+      mAPCI: ci,
+      bootstrap: cfg.bootstrap,
       skippedClasses: skipped,
       trainSplit: trainName,
       testSplit: testName,
@@ -181,10 +233,11 @@ export const evaluateStage: Stage<EvaluateConfig> = {
         series: [{ name: "AP", values: res.classes.map((c) => c.ap * 100) }],
       }),
     );
-    ctx.log(`mAP ${(res.mAP * 100).toFixed(2)} over ${classes.length} classes`);
+    ctx.log(`mAP ${(res.mAP * 100).toFixed(2)}${ciText(ci)} over ${classes.length} classes`);
     return {
       protocol: "voc07",
       mAP: res.mAP * 100,
+      mAPCI: ci,
       mAP11: res.mAP11 * 100,
       classes: classes.length,
       skippedClasses: skipped.length,

@@ -19,7 +19,7 @@ import { AugmentKernel } from "../../kernels/augment.ts";
 import { decodeResized } from "../augment/pack.ts";
 import { applyEval, transformSchema } from "../augment/transforms.ts";
 import { createBackbone } from "../model/backbones.ts";
-import { DEFAULT_SPLITS, readLabelledSplit } from "../extract/datasets.ts";
+import { DEFAULT_SPLITS, readLabelledSplits } from "../extract/datasets.ts";
 import type { Stage } from "../stage.ts";
 
 const schema = z.strictObject({
@@ -52,22 +52,35 @@ export type ExtractConfig = z.infer<typeof schema>;
 export const extractStage: Stage<ExtractConfig> = {
   name: "extract",
   version: "1",
+  module: import.meta.url,
+  seedKey: "seed",
   schema,
+  artifactInputs: {
+    model: {
+      kind: "pretrain",
+      description: "the pretrained backbone (not read with weights=random)",
+      needed: (cfg) => cfg.weights === "pretrained",
+    },
+  },
   inputs(cfg) {
     return { artifacts: {}, files: { dataset: cfg.path } };
   },
   async run(ctx) {
     const cfg = ctx.config;
-    const model = ctx.inputs.model;
-    if (cfg.weights === "pretrained" && !model) {
-      throw new Error(
-        'extract: weights "pretrained" needs --input model=<pretrain artifact> (or set weights=random)',
-      );
-    }
+    const model = cfg.weights === "pretrained" ? ctx.inputs.model : undefined;
     const modelInfo = model
       ? JSON.parse(await Deno.readTextFile(join(model.dir, "model.json")))
       : null;
     const arch = cfg.arch || modelInfo?.visual || "resnet50";
+    // Every split's labels are read (and checked) before any work on the backbone.
+    const splits = cfg.splits.length ? cfg.splits : DEFAULT_SPLITS[cfg.dataset];
+    const sets = await readLabelledSplits(
+      cfg.dataset,
+      ctx.inputFiles.dataset,
+      splits,
+      cfg.classes.length ? cfg.classes : undefined,
+      cfg.cocoClasses,
+    );
     const backend = await createBackend(cfg.device);
     setInitSeed(cfg.seed);
     const net = createBackbone(backend, arch);
@@ -78,18 +91,11 @@ export const extractStage: Stage<ExtractConfig> = {
     net.eval();
     const transform = transformSchema.parse({ size: cfg.size, evalResize: cfg.resize });
     const kernel = await AugmentKernel.load();
-    const splits = cfg.splits.length ? cfg.splits : DEFAULT_SPLITS[cfg.dataset];
     const counts: Record<string, number> = {};
     const dim = net.featureSize;
     ctx.log(`device ${backend.name}; ${arch} (${cfg.weights}); splits ${splits.join(", ")}`);
-    for (const split of splits) {
-      const set = await readLabelledSplit(
-        cfg.dataset,
-        ctx.inputFiles.dataset,
-        split,
-        cfg.classes.length ? cfg.classes : undefined,
-        cfg.cocoClasses,
-      );
+    for (const [s, split] of splits.entries()) {
+      const set = sets[s];
       const N = set.images.length, S = cfg.size;
       const feats = new Float32Array(N * dim);
       const bar = ctx.progress(`extract ${split}`, N, "img");
@@ -131,30 +137,3 @@ export const extractStage: Stage<ExtractConfig> = {
     return { arch, weights: cfg.weights, dim, splits: counts, device: backend.name };
   },
 };
-
-/** Features and labels of one split of an extract artifact. */
-export interface FeatureSplit {
-  ids: string[];
-  classes: string[];
-  dim: number;
-  features: Float32Array; // [N, dim]
-  labels: Int8Array; // [N, K]
-}
-
-/** Reads one split of an extract artifact. */
-export async function readFeatureSplit(dir: string, split: string): Promise<FeatureSplit> {
-  const meta = JSON.parse(await Deno.readTextFile(join(dir, `${split}.json`)));
-  const fb = await Deno.readFile(join(dir, `${split}.f32`));
-  const lb = await Deno.readFile(join(dir, `${split}.labels.i8`));
-  const features = new Float32Array(fb.buffer, fb.byteOffset, fb.byteLength / 4);
-  const labels = new Int8Array(lb.buffer, lb.byteOffset, lb.byteLength);
-  if (features.length !== meta.ids.length * meta.dim) {
-    throw new Error(
-      `${dir}/${split}.f32: ${features.length} values for ${meta.ids.length}×${meta.dim}`,
-    );
-  }
-  if (labels.length !== meta.ids.length * meta.classes.length) {
-    throw new Error(`${dir}/${split}.labels.i8 does not match ${split}.json`);
-  }
-  return { ...meta, features, labels };
-}

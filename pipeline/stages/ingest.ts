@@ -6,8 +6,9 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { readCocoCaptions } from "../data/coco.ts";
-import { readFlickrCaptions, readSplitList } from "../data/flickr.ts";
+import { cocoImagesDir, readCocoCaptions } from "../data/coco.ts";
+import { writeSkippedList } from "../data/errors.ts";
+import { flickrImagesDir, readFlickrCaptions, readSplitList } from "../data/flickr.ts";
 import type { CaptionSet, ReadReport } from "../data/types.ts";
 import type { Stage } from "../stage.ts";
 
@@ -34,6 +35,19 @@ export function detectFormat(path: string): "coco" | "flickr" {
   return path.toLowerCase().endsWith(".json") ? "coco" : "flickr";
 }
 
+/**
+ * The image folder a captions config reads: `images` when set, else the dataset's default place
+ * (Flickr: images/ beside the CSV; COCO: <json dir>/../<split>/), or "" when there is none. Stages
+ * that read images list it as an input file, so replacing an image changes their key.
+ */
+export function imagesDirOf(
+  cfg: { captions: string; format: "auto" | "coco" | "flickr"; images: string },
+): string {
+  if (cfg.images) return cfg.images;
+  const format = cfg.format === "auto" ? detectFormat(cfg.captions) : cfg.format;
+  return (format === "flickr" ? flickrImagesDir(cfg.captions) : cocoImagesDir(cfg.captions)) ?? "";
+}
+
 /** Reads the captions named by an ingest config. */
 export async function readCaptions(
   cfg: IngestConfig,
@@ -49,10 +63,13 @@ export async function readCaptions(
   if (format === "flickr") return await readFlickrCaptions(paths.captions, { ...common, only });
   const set = await readCocoCaptions(paths.captions, common);
   if (!only) return set;
+  const captions = set.captions.filter((c) => only.has(c.imageId));
   return {
     images: set.images.filter((i) => only.has(i.id)),
-    captions: set.captions.filter((c) => only.has(c.imageId)),
+    captions,
     skipped: set.skipped,
+    // Captions of images outside the split were read but are not part of this selection.
+    records: (set.records ?? 0) - (set.captions.length - captions.length),
   };
 }
 
@@ -60,10 +77,12 @@ export async function readCaptions(
 export const ingestStage: Stage<IngestConfig> = {
   name: "ingest",
   version: "1",
+  module: import.meta.url,
   schema,
   inputs(cfg) {
     const files: Record<string, string> = { captions: cfg.captions };
-    if (cfg.images) files.images = cfg.images;
+    const images = cfg.checkImages === "none" ? cfg.images : imagesDirOf(cfg);
+    if (images) files.images = images;
     if (cfg.split) files.split = cfg.split;
     return { artifacts: {}, files };
   },
@@ -84,20 +103,17 @@ export const ingestStage: Stage<IngestConfig> = {
     }
     bar.done();
     await Deno.writeTextFile(join(ctx.outDir, "captions.jsonl"), lines.join("\n") + "\n");
-    if (set.skipped.length) {
-      const text = set.skipped.map((s) => JSON.stringify(s)).join("\n") + "\n";
-      await Deno.writeTextFile(join(ctx.outDir, "skipped.jsonl"), text);
-      ctx.log(`skipped ${set.skipped.length} bad record(s); see skipped.jsonl`);
-    }
+    const counts = await writeSkippedList(ctx.outDir, set.skipped, ctx.log);
     const perImage = new Map<string, number>();
     for (const c of set.captions) perImage.set(c.imageId, (perImage.get(c.imageId) ?? 0) + 1);
-    const counts = [...perImage.values()];
+    const per = [...perImage.values()];
     return {
       images: set.images.length,
+      records: set.records ?? set.captions.length + counts.skipped,
       captions: set.captions.length,
-      skipped: set.skipped.length,
-      minCaptionsPerImage: counts.length ? Math.min(...counts) : 0,
-      maxCaptionsPerImage: counts.length ? Math.max(...counts) : 0,
+      ...counts,
+      minCaptionsPerImage: per.length ? Math.min(...per) : 0,
+      maxCaptionsPerImage: per.length ? Math.max(...per) : 0,
     };
   },
 };

@@ -19,6 +19,7 @@ import { CounterRng } from "../../engine/rng.ts";
 import { saveSafetensors } from "../../engine/safetensors.ts";
 import { tensor } from "../../engine/tensor.ts";
 import { transformSchema } from "../augment/transforms.ts";
+import { ConfigError } from "../config.ts";
 import { readCocoInstances } from "../data/coco.ts";
 import { readSplitList } from "../data/flickr.ts";
 import type { LabelSet } from "../data/types.ts";
@@ -60,7 +61,13 @@ function splitIds(path: string | undefined): string[] | null {
 export const pretrainStage: Stage<PretrainConfig> = {
   name: "pretrain",
   version: "1",
+  module: import.meta.url,
+  seedKey: "train.seed",
   schema,
+  artifactInputs: {
+    tokens: { kind: "tokenize", description: "the captions, tokenized (vocabulary + ids)" },
+    shards: { kind: "augment", description: "the images, resized and packed into shards" },
+  },
   inputs(cfg) {
     const files: Record<string, string> = {};
     if (cfg.trainSplit) files.trainSplit = cfg.trainSplit;
@@ -71,12 +78,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
   async run(ctx) {
     const t0 = performance.now();
     const cfg = ctx.config;
-    const tokensArt = ctx.inputs.tokens, shardsArt = ctx.inputs.shards;
-    if (!tokensArt || !shardsArt) {
-      throw new Error(
-        "pretrain needs two inputs: --input tokens=<tokenize artifact> --input shards=<augment artifact>",
-      );
-    }
+    const tokensArt = ctx.inputs.tokens, shardsArt = ctx.inputs.shards; // checked by the runner
     const t = cfg.train;
     if (t.batchSize % t.accumulate !== 0) {
       throw new Error(
@@ -95,12 +97,20 @@ export const pretrainStage: Stage<PretrainConfig> = {
       t.seed,
     );
     if (trainIdx.length < micro) {
-      throw new Error(
-        `pretrain: ${trainIdx.length} training images with captions, fewer than one batch of ${micro}`,
+      throw new ConfigError(
+        `pretrain: ${trainIdx.length} training images with captions${
+          cfg.trainSplit ? ` in trainSplit ${cfg.trainSplit}` : ""
+        }, fewer than one batch of ${micro}`,
       );
     }
     const valIds = splitIds(ctx.inputFiles.valSplit);
     const valIdx = valIds ? selectImages(shardIds, captions, valIds, 100, t.seed) : [];
+    if (valIds && valIdx.length === 0 && t.valEvery > 0) {
+      throw new ConfigError(
+        `pretrain: valSplit: ${cfg.valSplit} names no image with captions in the shards ` +
+          `(train.valEvery is ${t.valEvery})`,
+      );
+    }
     let labels: LabelSet | null = null;
     if (cfg.model.task === "multilabel_classification") {
       if (!ctx.inputFiles.labels) {

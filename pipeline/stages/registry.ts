@@ -1,5 +1,5 @@
 /**
- * Every pipeline stage by command name. `deno task virtex <name>` and `run` pipelines look stages
+ * Every pipeline stage by command name. `./virtex <name>` and `run` pipelines look stages
  * up here: add one line per stage module.
  */
 import type { Stage } from "../stage.ts";

@@ -27,6 +27,7 @@ export type ScenesConfig = z.infer<typeof schema>;
 export const scenesStage: Stage<ScenesConfig> = {
   name: "scenes",
   version: `1+${GENERATOR_VERSION}`,
+  module: import.meta.url,
   schema,
   inputs() {
     return { artifacts: {}, files: {} };

@@ -6,11 +6,13 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { BadInputPolicy } from "../data/errors.ts";
+import { ConfigError } from "../config.ts";
+import { BadInputPolicy, writeSkippedList } from "../data/errors.ts";
+import type { BadRecord } from "../data/types.ts";
 import type { Caption, CaptionSet } from "../data/types.ts";
 import type { Stage } from "../stage.ts";
 import { readSplitList } from "../data/flickr.ts";
-import { readCaptions } from "./ingest.ts";
+import { imagesDirOf, readCaptions } from "./ingest.ts";
 import { normalize } from "../tokenize/normalize.ts";
 import { type CaptionIndex, frameRows, type IndexImage, writePacked } from "../tokenize/packed.ts";
 import { Tokenizer, trainVocab } from "../tokenize/tokenizer.ts";
@@ -53,7 +55,7 @@ export type TokenizeConfig = z.infer<typeof schema>;
 export function normalizeCaptions(
   captions: Caption[],
   cfg: Pick<TokenizeConfig, "lowercase" | "stripAccents" | "skipBad">,
-): { kept: Caption[]; normalized: string[]; skipped: number } {
+): { kept: Caption[]; normalized: string[]; skipped: BadRecord[] } {
   const policy = new BadInputPolicy(cfg.skipBad);
   const kept: Caption[] = [];
   const normalized: string[] = [];
@@ -69,7 +71,7 @@ export function normalizeCaptions(
     kept.push(c);
     normalized.push(n);
   }
-  return { kept, normalized, skipped: policy.skipped.length };
+  return { kept, normalized, skipped: policy.skipped };
 }
 
 /** Groups caption rows by image (images in dataset order, captions in file order). */
@@ -95,10 +97,13 @@ function groupByImage(set: CaptionSet, kept: Caption[]): { order: number[]; imag
 export const tokenizeStage: Stage<TokenizeConfig> = {
   name: "tokenize",
   version: "1",
+  module: import.meta.url,
   schema,
   inputs(cfg) {
     const files: Record<string, string> = { captions: cfg.captions };
-    if (cfg.images) files.images = cfg.images;
+    // The images themselves are read only when checked.
+    const images = cfg.checkImages === "none" ? cfg.images : imagesDirOf(cfg);
+    if (images) files.images = images;
     if (cfg.split) files.split = cfg.split;
     if (cfg.vocabSplit) files.vocabSplit = cfg.vocabSplit;
     return { artifacts: {}, files };
@@ -121,6 +126,13 @@ export const tokenizeStage: Stage<TokenizeConfig> = {
     const { kept, normalized, skipped } = normalizeCaptions(set.captions, cfg);
     const { order, images } = groupByImage(set, kept);
     const lines = order.map((i) => normalized[i]);
+    if (lines.length === 0) {
+      throw new ConfigError(
+        cfg.split
+          ? `tokenize: split: ${cfg.split} matches no captioned image of ${cfg.captions}`
+          : `tokenize: captions: ${cfg.captions} holds no caption`,
+      );
+    }
 
     let trainLines = lines;
     if (f.vocabSplit) {
@@ -155,10 +167,12 @@ export const tokenizeStage: Stage<TokenizeConfig> = {
     await Deno.writeTextFile(join(ctx.outDir, "tokenizer.vocab"), vocab.toSpmVocab());
     await writePacked(ctx.outDir, { tokens: framed.tokens, offsets: framed.offsets, index });
     const tokens = raw.ids.length;
+    const counts = await writeSkippedList(ctx.outDir, [...set.skipped, ...skipped], ctx.log);
     return {
       images: images.length,
+      records: set.records ?? lines.length + counts.skipped,
       captions: lines.length,
-      skipped: set.skipped.length + skipped,
+      ...counts,
       vocabSize: vocab.size,
       truncated: framed.truncated,
       meanTokensPerCaption: lines.length ? tokens / lines.length : 0,

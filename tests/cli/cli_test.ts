@@ -1,4 +1,4 @@
-/** End-to-end tests of `deno task virtex …` (cli/main.ts run as a subprocess). */
+/** End-to-end tests of `./virtex …` (cli/main.ts run as a subprocess). */
 import { assert, assertEquals, assertStringIncludes } from "../pipeline/cache/_assert.ts";
 import { join } from "node:path";
 
@@ -110,17 +110,23 @@ Deno.test("cli: unknown key, wrong type and bad files are errors naming the key 
   assertEquals([...Deno.readDirSync(join(cache, "artifacts"))].length, 1);
 });
 
-Deno.test("cli: `deno task virtex` runs the CLI from the repository root", async () => {
+Deno.test("cli: the ./virtex wrapper runs from any folder, and says what to run without Deno", async () => {
   const root = new URL("../../", import.meta.url).pathname;
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "virtex", "--help"],
-    cwd: root,
+  const elsewhere = Deno.makeTempDirSync();
+  const r = await new Deno.Command(join(root, "virtex"), {
+    args: ["--help"],
+    cwd: elsewhere,
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const stdout = new TextDecoder().decode(r.stdout);
   assertEquals(r.code, 0, new TextDecoder().decode(r.stderr));
-  assertStringIncludes(stdout, "usage: deno task virtex <command>");
+  assertStringIncludes(new TextDecoder().decode(r.stdout), "usage: ./virtex <command>");
+  // A checkout without node_modules: the wrapper names the command that installs it.
+  Deno.copyFileSync(join(root, "virtex"), join(elsewhere, "virtex"));
+  Deno.chmodSync(join(elsewhere, "virtex"), 0o755);
+  const bare = await new Deno.Command(join(elsewhere, "virtex"), { stderr: "piped" }).output();
+  assertEquals(bare.code, 2);
+  assertStringIncludes(new TextDecoder().decode(bare.stderr), "run `make demo` or `make test`");
 });
 
 Deno.test("cli: --help on every command; usage errors exit 2", async () => {
@@ -128,7 +134,7 @@ Deno.test("cli: --help on every command; usage errors exit 2", async () => {
   for (const cmd of [[], ["ingest"], ["run"], ["cache"], ["demo"]]) {
     const r = await virtex(cache, ...cmd, "--help");
     assertEquals(r.code, 0, `${cmd} --help: ${r.stderr}`);
-    assertStringIncludes(r.stdout, "usage: deno task virtex");
+    assertStringIncludes(r.stdout, "usage: ./virtex");
   }
   const help = await virtex(cache, "ingest", "--help");
   assertStringIncludes(help.stdout, 'checkImages  "none"|"exists"|"decode"  default "exists"');
@@ -193,4 +199,43 @@ Deno.test("cli: run executes a pipeline file, records a ref, gc keeps it", async
   assertEquals(bad.code, 1);
   assertStringIncludes(bad.stderr, 'stages[0] ("x").stage: unknown stage "nosuch"');
   assert(!bad.stdout.includes("{"));
+});
+
+Deno.test("cli: a hit on a cache that cannot be written succeeds and warns about the ref", async () => {
+  const { csv, cache } = dataset();
+  const first = await virtex(cache, "ingest", "--set", `captions=${csv}`, "--json");
+  assertEquals(first.code, 0, first.stderr);
+  // Stand-in for a read-only cache (root ignores permissions): refs/ cannot be created.
+  Deno.removeSync(join(cache, "refs"), { recursive: true });
+  Deno.writeTextFileSync(join(cache, "refs"), "not a folder");
+  const hit = await virtex(cache, "ingest", "--set", `captions=${csv}`, "--json");
+  assertEquals(hit.code, 0, hit.stderr);
+  assertEquals(lastJson(hit).hit, true);
+  assertStringIncludes(hit.stderr, 'warning: could not record ref "ingest"');
+});
+
+Deno.test("cli: usage errors exit 2; short key prefixes and gc's kept scratch are explained", async () => {
+  const { csv, cache } = dataset();
+  const noEq = await virtex(cache, "ingest", "--set", `captions=${csv}`, "--set", "skipBad");
+  assertEquals(noEq.code, 2, noEq.stderr);
+  assertStringIncludes(noEq.stderr, '--set "skipBad": expected KEY=VALUE');
+  const short = await virtex(cache, "cache", "show", "abc");
+  assertEquals(short.code, 1);
+  assertStringIncludes(short.stderr, "too short for a key prefix (at least 6 hex digits)");
+  // A failed build leaves no empty work folder; a resumable one is reported by gc.
+  const badCsv = join(csv, "..", "bad.txt");
+  Deno.writeTextFileSync(badCsv, "image,caption\nzz.jpg,names a missing image\n");
+  const bad = await virtex(cache, "ingest", "--set", `captions=${badCsv}`);
+  assertEquals(bad.code, 1);
+  assertStringIncludes(bad.stderr, "image not found");
+  let work: string[] = [];
+  try {
+    work = [...Deno.readDirSync(join(cache, "work"))].map((e) => e.name);
+  } catch { /* none */ }
+  assertEquals(work, []);
+  Deno.mkdirSync(join(cache, "work", "ab".repeat(32)), { recursive: true });
+  Deno.writeTextFileSync(join(cache, "work", "ab".repeat(32), "partial"), "x");
+  const gc = await virtex(cache, "cache", "gc", "--dry-run");
+  assertStringIncludes(gc.stdout, "kept 1 work folder(s)");
+  assertStringIncludes(gc.stdout, "--work would remove them: abababababab");
 });

@@ -47,15 +47,19 @@ Deno.test({
         mAP: number;
         mAP11: number;
       }[];
-      assert.strictEqual(rows.length, 6);
+      // Per downstream set: random init over three seeds, VirTex, token classification.
+      assert.strictEqual(rows.length, 10);
       for (const r of rows) {
         assert(r.mAP > 0 && r.mAP <= 100, `${r.method}/${r.downstream}: ${r.mAP}`);
         assert(r.mAP11 > 0 && r.mAP11 <= 100, `${r.method}/${r.downstream}: 11-pt ${r.mAP11}`);
       }
       const report = await Deno.readTextFile(join(tmp, "out", "report.md"));
       for (const m of ["random init", "VirTex", "token classification"]) assert(report.includes(m));
+      assert(/random init \| none \| [\d.]+ ± [\d.]+ \(/.test(report), "random init as mean ± sd");
+      assert(/VirTex \| bicaptioning \| [\d.]+ \[[\d.]+, [\d.]+\]/.test(report), "VirTex with CI");
       const svg = await Deno.readTextFile(join(tmp, "out", "map.svg"));
       assert(svg.startsWith("<svg") || svg.startsWith("<?xml"));
+      assert(svg.includes('class="errbar"'), "the chart shows the intervals");
       await Deno.stat(join(tmp, "out", "loss-bicaptioning.svg"));
       const second = await demo(join(tmp, "cache"), join(tmp, "out2"));
       assert.strictEqual(second.hit, true, "second demo run was not served from the cache");

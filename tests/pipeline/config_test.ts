@@ -10,6 +10,7 @@ import {
   validateConfig,
 } from "../../pipeline/config.ts";
 import { locateJsonError } from "../../pipeline/data/json_location.ts";
+import { pretrainStage } from "../../pipeline/stages/pretrain.ts";
 
 const schema = z.strictObject({
   lr: z.number().positive().default(0.2).describe("learning rate"),
@@ -103,4 +104,20 @@ Deno.test("describeSchema lists dotted keys with types and defaults", () => {
   assertEquals(byKey.lr.description, "learning rate");
   assertEquals(byKey.mode.type, '"a"|"b"');
   assertEquals(byKey["optim.groups"].type, "string[]");
+});
+
+Deno.test("config: impossible ranges are errors naming the key", () => {
+  for (
+    const [set, key] of [
+      [{ transform: { scale: [2, 1] } }, "transform.scale"],
+      [{ transform: { scale: [0.9, 0.5] } }, "transform.scale"],
+      [{ transform: { ratio: [2, 0.5] } }, "transform.ratio"],
+    ] as const
+  ) {
+    assertThrows(
+      () => validateConfig(pretrainStage.schema, set, "pretrain config"),
+      ConfigError,
+      key,
+    );
+  }
 });

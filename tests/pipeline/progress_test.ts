@@ -49,3 +49,20 @@ Deno.test("formatDuration", () => {
   assertEquals(formatDuration(3725), "1:02:05");
   assertEquals(formatDuration(NaN), "--:--");
 });
+
+Deno.test("progress of a resumed job starts at its resume point; rate counts new work only", () => {
+  let t = 0;
+  const chunks: string[] = [];
+  const p = createProgress("pretrain", 1000, "img", {
+    mode: "bar",
+    write: (s) => chunks.push(s),
+    now: () => t,
+    initial: 600,
+  });
+  t = 2000;
+  p.tick(100);
+  const last = chunks[chunks.length - 1];
+  assertStringIncludes(last, " 70% 700/1000");
+  assertStringIncludes(last, "50.0 img/s"); // 100 images in 2 s, not 700
+  assertStringIncludes(last, "ETA 0:06");
+});

@@ -82,9 +82,28 @@ Deno.test("augment stage: a corrupt image fails naming it, or is skipped with sk
     await assertRejects(() => runStage(augmentStage, config, { cache, log: quiet }), "p1.png");
     const r = await runStage(augmentStage, { ...config, skipBad: true }, { cache, log: quiet });
     assertEquals(r.artifact.manifest.summary.images, 2);
-    assertEquals(r.artifact.manifest.summary.skipped, 1);
+    assertEquals(r.artifact.manifest.summary.skippedImages, 1);
+    assertEquals(r.artifact.manifest.summary.skipped, 0);
     const skipped = await Deno.readTextFile(`${r.artifact.dir}/skipped.jsonl`);
     assert(skipped.includes("p1.png"), skipped);
+  } finally {
+    Deno.env.delete("VIRTEX_WORKERS");
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("augment stage: replacing an image in the default images/ folder changes the key", async () => {
+  const { root } = await makeDataset();
+  const cache = new Cache(`${root}/cache`);
+  const config = { captions: `${root}/data/captions.txt`, shortSide: 16 };
+  Deno.env.set("VIRTEX_WORKERS", "0");
+  try {
+    const first = await runStage(augmentStage, config, { cache, log: quiet });
+    assertEquals(first.artifact.manifest.inputFiles.images.length > 0, true);
+    await Deno.writeFile(`${root}/data/images/p1.png`, encodePng(image(24, 50, 9)));
+    const second = await runStage(augmentStage, config, { cache, log: quiet });
+    assert(!second.hit, "a changed image must not be a cache hit");
+    assert(second.artifact.key !== first.artifact.key);
   } finally {
     Deno.env.delete("VIRTEX_WORKERS");
     await Deno.remove(root, { recursive: true });

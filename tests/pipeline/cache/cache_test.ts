@@ -50,6 +50,7 @@ Deno.test("canonical JSON ignores key order; key changes with every part", () =>
   const base = {
     stage: "s",
     stageVersion: "1",
+    code: "c0",
     config: { a: 1, b: 2 },
     inputs: {},
     inputFiles: {},
@@ -57,6 +58,7 @@ Deno.test("canonical JSON ignores key order; key changes with every part", () =>
   const k = computeKey(base);
   assertEquals(k, computeKey({ ...base, config: { b: 2, a: 1 } }));
   assertNotEquals(k, computeKey({ ...base, stageVersion: "2" }));
+  assertNotEquals(k, computeKey({ ...base, code: "c1" }));
   assertNotEquals(k, computeKey({ ...base, stage: "t" }));
   assertNotEquals(k, computeKey({ ...base, config: { a: 1, b: 3 } }));
   assertNotEquals(k, computeKey({ ...base, inputs: { x: "00" } }));
@@ -259,6 +261,7 @@ Deno.test("rename-wins: when another builder publishes first, its artifact is ke
   const parts = {
     stage: "echo",
     stageVersion: "1",
+    code: first.artifact.manifest.code!,
     config: first.artifact.manifest.config,
     inputs: {},
     inputFiles: {},

@@ -23,7 +23,11 @@ export const runs = { count: 0 };
 export const echoStage: Stage<EchoConfig> = {
   name: "echo",
   version: "1",
+  module: import.meta.url,
   schema,
+  artifactInputs: {
+    up: { kind: "echo", description: "an upstream echo artifact", needed: () => false },
+  },
   inputs(cfg) {
     const files: Record<string, string> = cfg.source ? { source: cfg.source } : {};
     return { artifacts: {}, files };

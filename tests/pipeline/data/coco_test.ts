@@ -84,7 +84,13 @@ Deno.test("COCO captions: bad input names file and field or line", async () => {
   );
   const skipped = await readCocoCaptions(p, { skipBad: true });
   assertEquals(skipped.images, []);
-  assertEquals(skipped.skipped.length, 1);
+  // The image entry, and its caption (counted, not silently dropped): captions + skipped
+  // caption records = records read.
+  assertEquals(skipped.skipped.map((s) => [s.source.field, s.kind]), [
+    ["images[3].file_name", "image"],
+    ["annotations[0].image_id", undefined],
+  ]);
+  assertEquals(skipped.records, 1);
 });
 
 Deno.test("COCO captions: skipBad counts every bad annotation and keeps the rest", async () => {

@@ -26,11 +26,23 @@ Deno.test("parseCsv: stray quote and text after a closing quote are errors on th
   assertEquals(recs[3].fields, ["c.jpg", "fine"]);
 });
 
-Deno.test("parseCsv: an unterminated quote names the line where the field started", () => {
-  const recs = [...parseCsv('h,c\na.jpg,ok\nb.jpg,"never closed\nmore text\n')];
-  const last = recs[recs.length - 1];
-  assertEquals(last.line, 3);
-  assertEquals(last.error, "unterminated quoted field starting on line 3");
+Deno.test("parseCsv: an unterminated quote is an error on its line; the next line is read", () => {
+  const recs = [...parseCsv('h,c\na.jpg,ok\nb.jpg,"never closed\nc.jpg,more text\n')];
+  assertEquals(recs.map((r) => [r.line, r.error]), [
+    [1, undefined],
+    [2, undefined],
+    [3, "unterminated quoted field starting on line 3"],
+    [4, undefined],
+  ]);
+  assertEquals(recs[3].fields, ["c.jpg", "more text"]);
+  // A quote opened on one line and "closed" by a later row's quote: the bad row alone is lost.
+  const pair = [...parseCsv('h,c\na.jpg,"open\nb.jpg,"x" y\nc.jpg,z\n')];
+  assertEquals(pair.map((r) => [r.line, r.error !== undefined]), [
+    [1, false],
+    [2, true],
+    [3, true],
+    [4, false],
+  ]);
 });
 
 Deno.test("parseCsv: no trailing newline, empty fields, trailing comma", () => {

@@ -90,3 +90,28 @@ Deno.test("split lists ignore blanks and comments", () => {
   Deno.writeTextFileSync(p, "# train\na.jpg\n\nb.jpg\r\n");
   assertEquals(readSplitList(p), ["a.jpg", "b.jpg"]);
 });
+
+Deno.test("Flickr CSV --skip-bad: an unbalanced quote skips its row alone, every row counted", async () => {
+  // 20 images x 5 captions = 100 rows; the row on line 4 opens a quote it never closes, and later
+  // rows hold quoted captions whose quotes would otherwise pair up with it.
+  const dir = tempDir();
+  const names = Array.from({ length: 20 }, (_, i) => `im${i}.jpg`);
+  await writeImages(join(dir, "images"), names);
+  const rows = names.flatMap((n, i) =>
+    Array.from(
+      { length: 5 },
+      (_, k) => (k === 2 ? `${n},"A quoted, caption ${i}"` : `${n},plain ${i}.${k}`),
+    )
+  );
+  rows[2] = `${names[0]},"An unbalanced quote on line 4`;
+  const path = join(dir, "captions.txt");
+  Deno.writeTextFileSync(path, ["image,caption", ...rows].join("\n") + "\n");
+  await assertRejects(() => readFlickrCaptions(path), DataError, "captions.txt:4");
+  const set = await readFlickrCaptions(path, { skipBad: true });
+  assertEquals(set.records, 100);
+  assertEquals(set.captions.length, 99);
+  assertEquals(set.skipped.map((s) => s.source.line), [4]);
+  assertEquals(set.captions.length + set.skipped.length, set.records);
+  assertEquals(set.images.length, 20);
+  assertEquals(set.captions.filter((c) => c.text.startsWith("A quoted")).length, 19);
+});

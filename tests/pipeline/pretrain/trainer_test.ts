@@ -37,40 +37,51 @@ Deno.test("no-decay set is the head's norms and biases only", () => {
   assert(!isHeadNoDecay("textual.output_bias"));
 });
 
+/** Trains the toy model to `steps` (or stops after `stopAfter`) in `dir` (default: a new one). */
+async function runToy(
+  be: Backend,
+  steps: number,
+  o: { stopAfter?: number; dir?: string; log?: (m: string) => void } = {},
+) {
+  const s = await setup(be, steps);
+  const workDir = o.dir ?? await Deno.makeTempDir();
+  const r = await train({
+    backend: be,
+    ...s,
+    train: s.trainCfg,
+    source: toySource(),
+    val: toySource(2),
+    workDir,
+    progress: quiet,
+    log: o.log ?? (() => {}),
+    stopAfter: o.stopAfter,
+  });
+  const weights = new Map<string, Float32Array>();
+  for (const [n, t] of s.model.namedParameters()) weights.set(n, await t.f32());
+  s.model.dispose();
+  s.optimizer.dispose();
+  return { r, weights, workDir };
+}
+
+function assertSameWeights(a: Map<string, Float32Array>, b: Map<string, Float32Array>): void {
+  for (const [n, w] of a) {
+    const r = b.get(n)!;
+    assert.strictEqual(r.length, w.length);
+    assert(w.every((v, i) => Object.is(v, r[i])), `parameter ${n} differs after resume`);
+  }
+}
+
 Deno.test("training stopped at step 2 and resumed ends bit-identical to an uninterrupted run", async () => {
   const be = await createBackend("ref");
   const steps = 4;
-  const runDir = async (stopAfter?: number, dir?: string) => {
-    const s = await setup(be, steps);
-    const workDir = dir ?? await Deno.makeTempDir();
-    const r = await train({
-      backend: be,
-      ...s,
-      train: s.trainCfg,
-      source: toySource(),
-      val: toySource(2),
-      workDir,
-      progress: quiet,
-      log: () => {},
-      stopAfter,
-    });
-    const weights = new Map<string, Float32Array>();
-    for (const [n, t] of s.model.namedParameters()) weights.set(n, await t.f32());
-    s.model.dispose();
-    s.optimizer.dispose();
-    return { r, weights, workDir };
-  };
+  const runDir = (stopAfter?: number, dir?: string) => runToy(be, steps, { stopAfter, dir });
   const full = await runDir();
   const half = await runDir(2);
   assert.strictEqual(half.r.steps, 2);
   const resumed = await runDir(undefined, half.workDir);
   assert.strictEqual(resumed.r.resumedFrom, 2);
   assert.strictEqual(resumed.r.steps, steps);
-  for (const [n, w] of full.weights) {
-    const r = resumed.weights.get(n)!;
-    assert.strictEqual(r.length, w.length);
-    assert(w.every((v, i) => Object.is(v, r[i])), `parameter ${n} differs after resume`);
-  }
+  assertSameWeights(full.weights, resumed.weights);
   const lines = (await Deno.readTextFile(join(resumed.workDir, "metrics.jsonl"))).trim().split(
     "\n",
   );
@@ -81,6 +92,24 @@ Deno.test("training stopped at step 2 and resumed ends bit-identical to an unint
   const losses = (ls: string[]) => ls.map((l) => JSON.parse(l).loss);
   assert.deepStrictEqual(losses(lines), losses(fullLines));
   assert(JSON.parse(lines[1]).valLoss > 0, "validation loss recorded at step 2");
+});
+
+Deno.test("a corrupt latest checkpoint is skipped with a warning for the previous one", async () => {
+  const be = await createBackend("ref");
+  const full = await runToy(be, 3);
+  const half = await runToy(be, 3, { stopAfter: 2 });
+  // Truncate the newest checkpoint's weights, as a crash in the middle of writing it would.
+  const bad = join(half.workDir, "checkpoints", "step-00000002", "model.safetensors");
+  const bytes = await Deno.readFile(bad);
+  await Deno.writeFile(bad, bytes.subarray(0, bytes.length >> 1));
+  const logs: string[] = [];
+  const resumed = await runToy(be, 3, { dir: half.workDir, log: (m) => logs.push(m) });
+  assert(
+    logs.some((l) => l.includes("step-00000002") && l.includes("trying an older one")),
+    logs.join("\n"),
+  );
+  assert.strictEqual(resumed.r.resumedFrom, 1);
+  assertSameWeights(full.weights, resumed.weights);
 });
 
 Deno.test("a NaN loss stops the run and names the last good checkpoint", async () => {

@@ -99,7 +99,7 @@ Deno.test("tokenize: empty and whitespace-only captions are rejected with their 
   );
   const kept = normalizeCaptions(caps, { lowercase: true, stripAccents: true, skipBad: true });
   assert.equal(kept.kept.length, 1);
-  assert.equal(kept.skipped, 1);
+  assert.equal(kept.skipped.length, 1);
 
   const dir = await Deno.makeTempDir({ prefix: "virtex-tok-" });
   try {
