@@ -5,6 +5,7 @@
  */
 import { ConfigError } from "../pipeline/config.ts";
 import { DataError } from "../pipeline/data/errors.ts";
+import { currentWorld } from "../pipeline/dist.ts";
 import { InputError } from "../pipeline/runner.ts";
 import { PIPELINE_STAGES, stages } from "../pipeline/stages/registry.ts";
 import { cacheCommand } from "./cache_command.ts";
@@ -97,6 +98,7 @@ if (import.meta.main) {
   let code: number;
   try {
     code = await main(Deno.args);
+    currentWorld().mpi?.finalize();
   } catch (e) {
     const error = e as Error;
     if (e instanceof UsageError) {
@@ -109,6 +111,12 @@ if (import.meta.main) {
       err(`error: ${error.message}`);
       if (Deno.env.get("VIRTEX_DEBUG")) err(error.stack ?? "");
       code = 1;
+    }
+    // One failed rank of an MPI job ends them all (the others would wait for it forever).
+    const world = currentWorld();
+    if (world.size > 1) {
+      err(`error: rank ${world.rank} of ${world.size} failed; aborting the MPI job`);
+      world.mpi!.abort(code);
     }
   }
   Deno.exit(code);

@@ -17,6 +17,7 @@
 import { basename } from "node:path";
 import { Cache } from "../pipeline/cache/store.ts";
 import { planPipeline } from "../pipeline/pipeline_file.ts";
+import { currentWorld } from "../pipeline/dist.ts";
 import { runStage } from "../pipeline/runner.ts";
 import type { Artifact } from "../pipeline/stage.ts";
 import { stages } from "../pipeline/stages/registry.ts";
@@ -99,7 +100,8 @@ export async function runCommand(args: string[]): Promise<number> {
     const { artifact, hit } = run;
     built.set(step.name, artifact);
     keys[step.name] = artifact.key;
-    const warning = cache.tryRecordRef(refName, keys);
+    const root = currentWorld().rank === 0; // under MPI, rank 0 alone records and reports
+    const warning = root ? cache.tryRecordRef(refName, keys) : null;
     if (warning) err(warning);
     results.push({
       name: step.name,
@@ -108,10 +110,11 @@ export async function runCommand(args: string[]): Promise<number> {
       hit,
       summary: artifact.manifest.summary,
     });
-    if (!values.json) {
+    if (!values.json && root) {
       out(`${step.name} (${step.stage}) ${artifact.key.slice(0, 12)}${hit ? " (cache hit)" : ""}`);
     }
   }
+  if (currentWorld().rank !== 0) return 0;
   const last = results[results.length - 1];
   if (values.json) {
     printJsonSummary({

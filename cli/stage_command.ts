@@ -1,6 +1,7 @@
 /** `virtex <stage> [--config FILE] [--set k=v]… [--input name=REF|PATH]… [--json]`. */
 import { Cache } from "../pipeline/cache/store.ts";
 import { applySets, ConfigError, describeSchema, loadConfigFile } from "../pipeline/config.ts";
+import { currentWorld } from "../pipeline/dist.ts";
 import { runStage } from "../pipeline/runner.ts";
 import type { Stage } from "../pipeline/stage.ts";
 import { checkSetFlags, err, out, parseFlags, printJsonSummary, UsageError } from "./common.ts";
@@ -110,6 +111,8 @@ export async function stageCommand(stage: Stage<unknown>, args: string[]): Promi
     inputFiles,
     force: values.force,
   });
+  // Under MPI only rank 0 reports (and records the ref); the others ran in step with it.
+  if (currentWorld().rank !== 0) return 0;
   const warning = cache.tryRecordRef(values.ref ?? stage.name, { [stage.name]: artifact.key });
   if (warning) err(warning);
   const summary = artifact.manifest.summary ?? {};

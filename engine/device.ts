@@ -33,19 +33,30 @@ async function loadModule<T>(path: string, what: string): Promise<T> {
   }
 }
 
+/** Options of createBackend. */
+export interface BackendOptions {
+  /** wasm: threads (main + workers); default every core. */
+  threads?: number;
+}
+
 /** Creates a backend by name. */
-export async function createBackend(name: DeviceName = "auto"): Promise<Backend> {
+export async function createBackend(
+  name: DeviceName = "auto",
+  opts: BackendOptions = {},
+): Promise<Backend> {
   const resolved = await resolveDevice(name);
   switch (resolved) {
     case "ref":
       return await createRefBackend();
     case "wasm": {
-      const m = await loadModule<{ createWasmBackend?: () => Promise<Backend> }>(
+      const m = await loadModule<
+        { createWasmBackend?: (o: { threads?: number }) => Promise<Backend> }
+      >(
         "./backends/wasm.ts",
         "wasm",
       );
       if (!m.createWasmBackend) throw new Error("engine/backends/wasm.ts has no createWasmBackend");
-      return await m.createWasmBackend();
+      return await m.createWasmBackend({ threads: opts.threads });
     }
     case "webgpu": {
       const m = await loadModule<{ createWebGpuBackend?: () => Promise<Backend> }>(

@@ -3,13 +3,14 @@
  * either return the cached artifact (a hit, announced on stderr) or run the stage into a fresh
  * artifact.
  */
-import { resolve } from "node:path";
-import { Cache, computeKey } from "./cache/store.ts";
+import { join, resolve } from "node:path";
+import { Cache, computeKey, type KeyParts } from "./cache/store.ts";
+import { currentWorld, type World } from "./dist.ts";
 import { codeHash } from "./cache/code_hash.ts";
 import { hashPath } from "./cache/hash.ts";
 import { validateConfig } from "./config.ts";
 import { createProgress } from "./progress.ts";
-import type { Artifact, Stage, StageContext } from "./stage.ts";
+import type { Artifact, Manifest, Stage, StageContext } from "./stage.ts";
 
 /** Options for runStage. */
 export interface RunStageOptions {
@@ -37,6 +38,41 @@ export interface RunStageResult {
 /** A failure attributable to the user's input (config, files): the CLI exits 1 with the message. */
 export class InputError extends Error {
   override name = "InputError";
+}
+
+/**
+ * A non-zero rank of a data-parallel build: learns from rank 0 whether the artifact is built,
+ * runs the stage in step with it in private scratch (rank 0 alone writes the cache), and waits
+ * until rank 0 has published the artifact.
+ */
+async function followRank0<C>(
+  world: World,
+  cache: Cache,
+  key: string,
+  stage: Stage<C>,
+  context: (outDir: string, workDir: string) => StageContext<C>,
+): Promise<RunStageResult> {
+  const decision = new Float64Array(1);
+  world.mpi!.broadcast(decision, 0);
+  if (decision[0] === 0) {
+    const scratch = await Deno.makeTempDir({ prefix: `virtex-rank${world.rank}-` });
+    try {
+      await Deno.mkdir(join(scratch, "out"));
+      await Deno.mkdir(join(scratch, "work"));
+      await stage.run({
+        ...context(join(scratch, "out"), join(scratch, "work")),
+        log: () => {},
+        progress: () => ({ tick() {}, done() {} }),
+      });
+    } finally {
+      await Deno.remove(scratch, { recursive: true }).catch(() => {});
+    }
+  }
+  world.mpi!.barrier();
+  // On a shared file system the artifact is visible here too; elsewhere only its key is.
+  const artifact = cache.get(key) ??
+    { key, dir: "", manifest: { key, stage: stage.name, summary: {} } as unknown as Manifest };
+  return { artifact, hit: decision[0] === 1 };
 }
 
 function kinds(spec: { kind: string | readonly string[] }): string[] {
@@ -150,35 +186,44 @@ export async function runStage<C>(
   memo.save();
 
   const inputKeys = Object.fromEntries(Object.entries(inputs).map(([n, a]) => [n, a.key]));
-  const parts = {
+  const world = stage.world?.(config) ?? currentWorld();
+  const parts: KeyParts = {
     stage: stage.name,
     stageVersion: stage.version,
     code: codeHash(stage.module),
     config,
     inputs: inputKeys,
     inputFiles: fileHashes,
+    ...(world.size > 1 ? { ranks: world.size } : {}),
   };
   let started = false;
-  const key12 = computeKey(parts).slice(0, 12);
+  const key = computeKey(parts), key12 = key.slice(0, 12);
+  const context = (outDir: string, workDir: string): StageContext<C> => ({
+    world,
+    config,
+    inputs,
+    inputFiles,
+    outDir,
+    workDir,
+    progress: (label, total, unit, initial) =>
+      createProgress(`[${stage.name}] ${label}`, total, unit, { initial }),
+    log,
+  });
+  if (world.size > 1 && world.rank !== 0) {
+    return await followRank0(world, cache, key, stage, context);
+  }
   const result = await cache.getOrBuild(parts, async (outDir, workDir) => {
     started = true;
-    log(`running ${stage.name} ${key12}`);
-    const ctx: StageContext<C> = {
-      config,
-      inputs,
-      inputFiles,
-      outDir,
-      workDir,
-      progress: (label, total, unit, initial) =>
-        createProgress(`[${stage.name}] ${label}`, total, unit, { initial }),
-      log,
-    };
-    return await stage.run(ctx);
+    log(`running ${stage.name} ${key12}${world.size > 1 ? ` on ${world.size} ranks` : ""}`);
+    return await stage.run(context(outDir, workDir));
   }, {
     force: opts.force,
     onWait: (pid) =>
       log(`waiting for process ${pid}, which is building ${stage.name} with the same key`),
+    // Under MPI, rank 0 tells the other ranks whether they build with it.
+    onDecision: world.mpi ? (hit) => world.mpi!.broadcast(Float64Array.of(hit ? 1 : 0)) : undefined,
   });
+  world.mpi?.barrier(); // the others return once the artifact is published
   if (result.hit) {
     log(`cache hit: ${stage.name} ${key12}${started ? " (built concurrently elsewhere)" : ""}`);
   } else log(`done: ${stage.name} ${key12}`);

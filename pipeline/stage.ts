@@ -4,6 +4,7 @@
  * stage's code version), so the same inputs + config + code give the same key and are reused.
  */
 import type { z } from "zod";
+import type { World } from "./dist.ts";
 
 /** One file inside an artifact, as recorded in its manifest. */
 export interface ManifestFile {
@@ -19,6 +20,8 @@ export interface Manifest {
   stageVersion: string;
   /** Content hash of the code that built it (pipeline/cache/code_hash.ts); part of the key. */
   code?: string;
+  /** MPI ranks that built it (data parallel; absent for one process). */
+  ranks?: number;
   config: unknown; // the fully defaulted config the stage ran with
   inputs: Record<string, string>; // input name -> upstream artifact key
   inputFiles: Record<string, string>; // input name -> content hash of the external file/folder
@@ -42,6 +45,8 @@ export interface Progress {
 
 /** What a stage's run() receives. */
 export interface StageContext<C> {
+  /** The ranks this build runs on (a single process unless the stage's `world` says MPI). */
+  world: World;
   config: C;
   inputs: Record<string, Artifact>; // upstream artifacts, by input name
   inputFiles: Record<string, string>; // external input paths (files or folders), by input name
@@ -81,6 +86,13 @@ export interface Stage<C> {
    * (missing, unknown name, wrong kind) before the build lock is taken or any work is done.
    */
   artifactInputs?: Record<string, ArtifactInput<C>>;
+  /**
+   * The process group a config runs on (data parallel over MPI ranks). When it has more than one
+   * rank, every rank runs `run` in step; rank 0 alone builds and publishes the artifact (the
+   * others work in private scratch), and the key holds the rank count, since per-rank batch norm
+   * and the reduction order change the arithmetic.
+   */
+  world?: (config: C) => World;
   /** Names the upstream artifacts and external files this config reads. */
   inputs(config: C): { artifacts: Record<string, string>; files: Record<string, string> };
   /** Does the work, writing into ctx.outDir; returns a summary stored in the manifest. */

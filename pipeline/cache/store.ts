@@ -23,6 +23,8 @@ export interface KeyParts {
   config: unknown;
   inputs: Record<string, string>; // input name -> upstream artifact key
   inputFiles: Record<string, string>; // input name -> content hash
+  /** MPI ranks of a data-parallel build (absent for one process, so those keys do not change). */
+  ranks?: number;
 }
 
 /** The cache key: SHA-256 over the canonical JSON of the key parts. */
@@ -34,6 +36,7 @@ export function computeKey(parts: KeyParts): string {
     config: parts.config,
     inputs: parts.inputs,
     inputFiles: parts.inputFiles,
+    ...(parts.ranks && parts.ranks > 1 ? { ranks: parts.ranks } : {}),
   }));
 }
 
@@ -209,12 +212,20 @@ export class Cache {
   async getOrBuild(
     parts: KeyParts,
     build: (outDir: string, workDir: string) => Promise<Record<string, unknown>>,
-    opts: { force?: boolean; onWait?: (pid: number) => void } = {},
+    opts: {
+      force?: boolean;
+      onWait?: (pid: number) => void;
+      /** Called once, with whether the result is a hit, just before building or returning it. */
+      onDecision?: (hit: boolean) => void;
+    } = {},
   ): Promise<{ artifact: Artifact; hit: boolean }> {
     const key = computeKey(parts);
     if (!opts.force) {
       const hit = this.get(key);
-      if (hit) return { artifact: hit, hit: true };
+      if (hit) {
+        opts.onDecision?.(true);
+        return { artifact: hit, hit: true };
+      }
     }
     for (const d of ["artifacts", "tmp", "work", "locks"]) {
       Deno.mkdirSync(join(this.root, d), { recursive: true });
@@ -223,8 +234,12 @@ export class Cache {
     try {
       if (!opts.force) {
         const hit = this.get(key);
-        if (hit) return { artifact: hit, hit: true };
+        if (hit) {
+          opts.onDecision?.(true);
+          return { artifact: hit, hit: true };
+        }
       }
+      opts.onDecision?.(false);
       const rand = crypto.randomUUID().slice(0, 8);
       const tmp = join(this.root, "tmp", `${key}.${Deno.pid}.${rand}`);
       const workDir = this.workDir(key);
@@ -240,6 +255,7 @@ export class Cache {
           stage: parts.stage,
           stageVersion: parts.stageVersion,
           code: parts.code,
+          ...(parts.ranks && parts.ranks > 1 ? { ranks: parts.ranks } : {}),
           config: parts.config,
           inputs: parts.inputs,
           inputFiles: parts.inputFiles,

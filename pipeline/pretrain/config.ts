@@ -48,6 +48,11 @@ export const trainSchema = z.strictObject({
   valBatches: z.number().int().positive().default(4),
   /** Percentage of training images used (data-efficiency runs). */
   percentImages: z.number().min(0.01).max(100).default(100),
+  /**
+   * Data parallel (MPI): check every this many steps (and at the end) that the ranks' weights are
+   * still bitwise equal (0: never).
+   */
+  distCheckEvery: z.number().int().min(0).default(50),
   /** Use only the first caption of each image. */
   oneCaptionPerImage: z.boolean().default(false),
   /** Augmentation workers (Deno Workers); 0 augments in the training thread. */

@@ -23,6 +23,8 @@ import { tensor } from "../../engine/tensor.ts";
 import type { Progress } from "../stage.ts";
 import type { Batch, PretrainingModel } from "../model/tasks.ts";
 import { restoreNewest, saveCheckpoint } from "./checkpoint.ts";
+import type { DataParallel } from "./data_parallel.ts";
+import { decodeOptimizerState, encodeOptimizerState } from "../../engine/optim/index.ts";
 import { type OptimConfig, resolveAmp, type TrainConfig } from "./config.ts";
 
 /** One batch as it comes from the data loader (host memory). */
@@ -58,6 +60,12 @@ export interface TrainerOptions {
   stopAfter?: number;
   /** AMP loss-scaler settings (default: scale 2^15, doubled after 2000 finite steps). */
   lossScaler?: LossScalerOptions;
+  /**
+   * Data parallelism over MPI ranks (see data_parallel.ts): each rank runs its share of every
+   * step (train.batchSize is global), gradients are averaged, rank 0 alone writes checkpoints and
+   * metrics. Absent: one process.
+   */
+  dataParallel?: DataParallel;
 }
 
 export interface Metric {
@@ -144,8 +152,11 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   const scaler = amp ? new LossScaler(o.lossScaler) : null;
   if (amp) o.log(`AMP on: f16 matrix products on ${o.backend.name}, dynamic loss scaling`);
 
+  const dp = o.dataParallel;
+  const rank = dp?.rank ?? 0, world = dp?.size ?? 1, root = rank === 0;
   let start = 0, metricsLines = 0;
-  const restored = await restoreNewest(ckptDir, o.model, o.optimizer, o.rng, o.log);
+  // Only rank 0 reads checkpoints; it hands its state to the others below.
+  const restored = root ? await restoreNewest(ckptDir, o.model, o.optimizer, o.rng, o.log) : null;
   if (restored) {
     const { path: latest, state: st } = restored;
     start = st.step;
@@ -162,6 +173,23 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     o.log(`resuming from ${latest} (step ${start} of ${c.steps})`);
   } else {
     await Deno.writeTextFile(metricsPath, "");
+  }
+  if (dp) {
+    const extra = o.model.extraState();
+    const n = dp.broadcastNumbers([
+      start,
+      metricsLines,
+      o.rng.seed,
+      o.rng.offset,
+      extra.maskCounter,
+    ]);
+    [start, metricsLines] = n;
+    o.rng.load({ seed: n[2], offset: n[3] });
+    o.model.loadExtraState({ maskCounter: n[4] });
+    const opt = dp.broadcastBytes(root ? await encodeOptimizerState(o.optimizer) : null);
+    if (!root) decodeOptimizerState(o.optimizer, opt, "rank 0's optimizer state");
+    await dp.broadcastModel();
+    if (start > 0 && root) o.log(`${world} ranks resume together from step ${start}`);
   }
 
   const sched = {
@@ -189,7 +217,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       const partSums: Record<string, number> = {};
       let lossSum = 0;
       for (let a = 0; a < c.accumulate; a++) {
-        const [ep, s] = microPosition(src, step * c.accumulate + a);
+        // Rank r's micro-batches are the r-th share of the step's global batch, in order.
+        const [ep, s] = microPosition(src, (step * world + rank) * c.accumulate + a);
         const hb = await src.get(ep, s);
         const { loss, parts } = tidy(() =>
           autocast(amp, () => {
@@ -209,6 +238,9 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         loss.dispose();
       }
       lastLoss = lossSum / c.accumulate;
+      // One allreduce: every rank's gradients become the mean over ranks (and the loss too, so
+      // every rank takes the same decisions below).
+      if (dp) lastLoss = await dp.allreduceGradients(lastLoss);
       const lossScale = scaler?.scale;
       // AMP: unscale, or skip the step (and back off the scale) when the gradients overflowed.
       const finite = scaler && Number.isFinite(lastLoss)
@@ -222,6 +254,12 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         sumsq.dispose();
       }
       o.optimizer.zeroGrad();
+      if (dp) {
+        await dp.broadcastBuffers();
+        if (c.distCheckEvery > 0 && ((step + 1) % c.distCheckEvery === 0 || step + 1 === end)) {
+          await dp.verify(step + 1);
+        }
+      }
       if (scaler && Number.isFinite(lastLoss)) {
         scaler.update(finite);
         if (!finite) {
@@ -259,7 +297,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         time: Date.now(),
       };
       if (!finite) delete m.gradNorm;
-      if (o.val && c.valEvery > 0 && (done % c.valEvery === 0 || done === c.steps)) {
+      if (root && o.val && c.valEvery > 0 && (done % c.valEvery === 0 || done === c.steps)) {
         lastVal = await validationLoss(o, amp);
         m.valLoss = lastVal;
       }
@@ -269,7 +307,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         loss: lastLoss.toFixed(4),
         ...(lastVal !== null ? { val: lastVal.toFixed(4) } : {}),
       });
-      if ((c.checkpointEvery > 0 && done % c.checkpointEvery === 0) || done === c.steps) {
+      const due = (c.checkpointEvery > 0 && done % c.checkpointEvery === 0) || done === c.steps;
+      if (root && due) {
         metricsFile.syncSync();
         lastCkpt = await saveCheckpoint(ckptDir, o.model, o.optimizer, o.rng, {
           step: done,

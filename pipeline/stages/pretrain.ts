@@ -20,6 +20,7 @@ import { saveSafetensors } from "../../engine/safetensors.ts";
 import { tensor } from "../../engine/tensor.ts";
 import { transformSchema } from "../augment/transforms.ts";
 import { ConfigError } from "../config.ts";
+import { DIST_MODES, worldFor } from "../dist.ts";
 import { readCocoInstances } from "../data/coco.ts";
 import { readSplitList } from "../data/flickr.ts";
 import type { LabelSet } from "../data/types.ts";
@@ -27,6 +28,7 @@ import { PretrainingModel } from "../model/tasks.ts";
 import { lineChartSvg } from "../plot/mod.ts";
 import { modelSchema, optimSchema, resolveAmp, trainSchema } from "../pretrain/config.ts";
 import { loadCaptionStore, LoaderSource, selectImages } from "../pretrain/data.ts";
+import { DataParallel } from "../pretrain/data_parallel.ts";
 import { buildOptimizer } from "../pretrain/optimizer.ts";
 import { train } from "../pretrain/trainer.ts";
 import type { Stage } from "../stage.ts";
@@ -38,6 +40,12 @@ const schema = z.strictObject({
   transform: transformSchema.prefault({}),
   device: z.enum(DEVICE_NAMES).default("auto").describe(
     "compute backend; auto = webgpu on a hardware GPU, else wasm",
+  ),
+  dist: z.enum(DIST_MODES).default("auto").describe(
+    "data parallel over MPI ranks: auto = when mpirun/srun started several ranks; mpi; off",
+  ),
+  threads: z.number().int().min(0).default(0).describe(
+    "wasm threads per process (0: this node's cores / the MPI ranks on it)",
   ),
   trainSplit: z.string().default("").describe("file listing training image ids (default: all)"),
   valSplit: z.string().default("").describe("file listing validation image ids (default: none)"),
@@ -64,6 +72,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
   module: import.meta.url,
   seedKey: "train.seed",
   schema,
+  world: (cfg) => worldFor(cfg.dist),
   artifactInputs: {
     tokens: { kind: "tokenize", description: "the captions, tokenized (vocabulary + ids)" },
     shards: { kind: "augment", description: "the images, resized and packed into shards" },
@@ -85,7 +94,14 @@ export const pretrainStage: Stage<PretrainConfig> = {
         `train.batchSize ${t.batchSize} is not divisible by train.accumulate ${t.accumulate}`,
       );
     }
-    const micro = t.batchSize / t.accumulate;
+    const world = ctx.world;
+    if (t.batchSize % (world.size * t.accumulate) !== 0) {
+      throw new ConfigError(
+        `pretrain: train.batchSize ${t.batchSize} (the global batch) is not divisible by ` +
+          `${world.size} rank(s) x train.accumulate ${t.accumulate}`,
+      );
+    }
+    const micro = t.batchSize / (world.size * t.accumulate);
     const captions = await loadCaptionStore(tokensArt.dir, t.oneCaptionPerImage);
     const shardIndex = JSON.parse(await Deno.readTextFile(join(shardsArt.dir, "index.json")));
     const shardIds: string[] = shardIndex.images.map((e: { id: string }) => e.id);
@@ -119,7 +135,10 @@ export const pretrainStage: Stage<PretrainConfig> = {
       labels = await readCocoInstances(ctx.inputFiles.labels);
     }
 
-    const backend = await createBackend(cfg.device);
+    // Each rank takes its share of this node's cores.
+    const threads = cfg.threads ||
+      Math.max(1, Math.floor((navigator.hardwareConcurrency || 1) / world.localSize));
+    const backend = await createBackend(cfg.device, { threads });
     const amp = resolveAmp(t.amp, backend); // fails early on train.amp "on" without f16
     ctx.log(
       `device ${backend.name}${amp ? " (AMP)" : ""}; ${trainIdx.length} training images, ` +
@@ -172,7 +191,15 @@ export const pretrainStage: Stage<PretrainConfig> = {
         workDir: ctx.workDir,
         progress: ctx.progress,
         log: ctx.log,
+        dataParallel: world.mpi
+          ? new DataParallel(world.mpi, backend, {
+            params: model.parameters(),
+            buffers: model.namedBuffers().map(([, b]) => b),
+          })
+          : undefined,
       });
+      // Rank 0 alone writes the artifact (the other ranks' folders are private scratch).
+      if (world.rank !== 0) return {};
 
       // Artifact files.
       await saveSafetensors(join(ctx.outDir, "model.safetensors"), model.stateDict(), {
