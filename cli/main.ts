@@ -37,6 +37,7 @@ const STAGE_SUMMARIES: Record<string, string> = {
   pretrain: "train the visual backbone + textual head (VirTex tasks)",
   extract: "pooled, L2-normalised backbone features per dataset split",
   evaluate: "VOC07 per-class SVM mAP, or linear probe top-1",
+  "caption-labels": "a VOC-layout multi-label set whose classes are caption words",
 };
 
 function mainHelp(): string {

@@ -24,7 +24,11 @@ export function stageHelp(stage: Stage<unknown>): string {
   const rows = keys.map((k) => [
     k.key,
     k.type,
-    k.default === undefined ? "(required)" : `default ${k.default}`,
+    k.default === undefined
+      ? "(required)"
+      : k.default.length > 40
+      ? "default: see right"
+      : `default ${k.default}`,
     k.description ?? "",
   ]);
   // column widths, capped so one long enum does not push every row far right

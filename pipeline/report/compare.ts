@@ -44,9 +44,15 @@ function need(cache: Cache, key: string | undefined, what: string): Artifact {
   return a;
 }
 
-/** A short name for the data an extract artifact read. */
-function downstreamName(cfg: Record<string, unknown>): string {
+/** A short name for the data an extract artifact read (`labels`: its caption-labels input). */
+function downstreamName(cfg: Record<string, unknown>, labels: Artifact | null): string {
   const path = String(cfg.path ?? "");
+  if (!path && labels) {
+    const l = labels.manifest.config as { captions?: string; split?: string };
+    const from = basename(dirname(String(l.captions ?? "")));
+    const split = l.split ? `-${basename(l.split).replace(/\.[^.]*$/, "")}` : "";
+    return `${from}${split} words ${cfg.size}px`;
+  }
   let name = basename(path);
   // Generic leaf folders (VOC2007, annotations) say less than their parent.
   if (/^(voc\d*|annotations|images?)$/i.test(name)) name = basename(dirname(path));
@@ -71,7 +77,10 @@ export function describeEvaluation(cache: Cache, evaluation: Artifact): Measurem
   const ci = (metric === "mAP" ? s.mAPCI : s.top1CI) as [number, number] | null | undefined;
   const base = {
     key: evaluation.key,
-    downstream: downstreamName(ecfg),
+    downstream: downstreamName(
+      ecfg,
+      features.manifest.inputs.dataset ? cache.get(features.manifest.inputs.dataset) : null,
+    ),
     metric,
     value,
     ci: ci ?? null,

@@ -26,7 +26,9 @@ const schema = z.strictObject({
   dataset: z.enum(["voc", "coco", "classfolders"]).default("voc").describe(
     "layout: voc (VOC2007 root), coco (annotations folder with instances_<split>.json), classfolders",
   ),
-  path: z.string().min(1).describe("dataset root (see dataset)"),
+  path: z.string().default("").describe(
+    "dataset root (see dataset); or give --input dataset=<caption-labels artifact> (a VOC layout)",
+  ),
   splits: z.array(z.string()).default([]).describe(
     "splits to extract (default: the layout's usual two)",
   ),
@@ -56,6 +58,11 @@ export const extractStage: Stage<ExtractConfig> = {
   seedKey: "seed",
   schema,
   artifactInputs: {
+    dataset: {
+      kind: "caption-labels",
+      description: "a VOC-layout set built by caption-labels (instead of `path`)",
+      needed: (cfg) => cfg.path === "",
+    },
     model: {
       kind: "pretrain",
       description: "the pretrained backbone (not read with weights=random)",
@@ -63,7 +70,8 @@ export const extractStage: Stage<ExtractConfig> = {
     },
   },
   inputs(cfg) {
-    return { artifacts: {}, files: { dataset: cfg.path } };
+    const files: Record<string, string> = cfg.path ? { dataset: cfg.path } : {};
+    return { artifacts: {}, files };
   },
   async run(ctx) {
     const cfg = ctx.config;
@@ -76,7 +84,7 @@ export const extractStage: Stage<ExtractConfig> = {
     const splits = cfg.splits.length ? cfg.splits : DEFAULT_SPLITS[cfg.dataset];
     const sets = await readLabelledSplits(
       cfg.dataset,
-      ctx.inputFiles.dataset,
+      ctx.inputFiles.dataset ?? ctx.inputs.dataset.dir,
       splits,
       cfg.classes.length ? cfg.classes : undefined,
       cfg.cocoClasses,

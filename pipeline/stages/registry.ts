@@ -4,6 +4,7 @@
  */
 import type { Stage } from "../stage.ts";
 import { augmentStage } from "./augment.ts";
+import { captionLabelsStage } from "./caption_labels.ts";
 import { evaluateStage } from "./evaluate.ts";
 import { extractStage } from "./extract.ts";
 import { ingestStage } from "./ingest.ts";
@@ -20,6 +21,7 @@ export const stages: Record<string, Stage<any>> = {
   pretrain: pretrainStage,
   extract: extractStage,
   evaluate: evaluateStage,
+  "caption-labels": captionLabelsStage,
 };
 
 /** The stage commands the CLI always lists (those not yet registered report so clearly). */

@@ -4,6 +4,10 @@ import { captionsToVoc, captionWordLabels } from "../../../pipeline/data/caption
 import { readFlickrCaptions } from "../../../pipeline/data/flickr.ts";
 import { readVoc } from "../../../pipeline/data/voc.ts";
 import { main } from "../../../cli/main.ts";
+import { Cache } from "../../../pipeline/cache/store.ts";
+import { runStage } from "../../../pipeline/runner.ts";
+import { captionLabelsStage } from "../../../pipeline/stages/caption_labels.ts";
+import { extractStage } from "../../../pipeline/stages/extract.ts";
 import { tempDir, writeImages } from "./_fixtures.ts";
 
 const CLASSES = { dog: ["dog", "puppy"], water: ["water", "lake"], climb: ["rock climbing"] };
@@ -74,4 +78,24 @@ Deno.test("captions-to-voc command: --split keeps the listed images", async () =
   const all = [...(await readVoc(out, "trainval")).images, ...(await readVoc(out, "test")).images];
   assertEquals(all.length, 4);
   assert(Deno.statSync(join(out, "ImageSets", "Main", "dog_test.txt")).isFile);
+});
+
+Deno.test("caption-labels stage: its artifact is a VOC set extract reads as `dataset`", async () => {
+  const root = await flickrFixture();
+  const cache = new Cache(join(root, "cache"));
+  const quiet = () => {};
+  const labels = await runStage(captionLabelsStage, {
+    captions: join(root, "captions.txt"),
+    classes: CLASSES,
+  }, { cache, log: quiet });
+  assertEquals(labels.artifact.manifest.summary.images, { trainval: 3, test: 3 });
+  assert(Deno.statSync(join(labels.artifact.dir, "ImageSets", "Main", "dog_test.txt")).isFile);
+  const feats = await runStage(extractStage, {
+    weights: "random",
+    arch: "resnet18_w8_os16",
+    size: 16,
+    resize: 16,
+    device: "wasm",
+  }, { cache, log: quiet, inputs: { dataset: labels.artifact } });
+  assertEquals(feats.artifact.manifest.summary.splits, { trainval: 3, test: 3 });
 });
