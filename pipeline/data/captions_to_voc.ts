@@ -10,6 +10,7 @@ import { basename, extname, join, resolve } from "node:path";
 import { SeededRng } from "../../engine/rng.ts";
 import { normalize } from "../tokenize/normalize.ts";
 import { DataError } from "./errors.ts";
+import { writeFolderAtomically } from "./out_folder.ts";
 import type { CaptionSet } from "./types.ts";
 
 /**
@@ -141,14 +142,6 @@ export async function captionsToVoc(opts: CaptionsToVocOptions): Promise<Caption
   if (images.length < 2) {
     throw new DataError({ file: outDir }, `${images.length} captioned images: need at least 2`);
   }
-  let exists = false;
-  try {
-    Deno.statSync(outDir);
-    exists = true;
-  } catch { /* absent */ }
-  if (exists && !opts.force) {
-    throw new DataError({ file: outDir }, "output folder exists (use --force to replace it)");
-  }
   const labels = captionWordLabels(opts.set, classes, opts.minMentions ?? 2);
   // Seeded Fisher-Yates over image rows; the first testCount rows are the test split.
   const order = images.map((_, i) => i);
@@ -176,8 +169,7 @@ export async function captionsToVoc(opts: CaptionsToVocOptions): Promise<Caption
     positives: {},
     difficult: {},
   };
-  const tmp = `${outDir}.tmp-${Deno.pid}-${Date.now()}`;
-  try {
+  return await writeFolderAtomically(outDir, opts.force, async (tmp) => {
     const main = join(tmp, "ImageSets", "Main");
     await Deno.mkdir(join(tmp, "JPEGImages"), { recursive: true });
     await Deno.mkdir(main, { recursive: true });
@@ -199,11 +191,6 @@ export async function captionsToVoc(opts: CaptionsToVocOptions): Promise<Caption
         report.difficult[split][cls] = vals.filter((v) => v === 0).length;
       }
     }
-    if (exists) await Deno.remove(outDir, { recursive: true });
-    await Deno.rename(tmp, outDir);
     return report;
-  } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
-  }
+  });
 }

@@ -8,6 +8,7 @@
 import { basename, extname, join, resolve } from "node:path";
 import { readCocoInstances } from "./coco.ts";
 import { DataError } from "./errors.ts";
+import { writeFolderAtomically } from "./out_folder.ts";
 import { VOC_CLASSES } from "./voc.ts";
 
 /** COCO category name → VOC class (the 20 COCO categories that exist in VOC). */
@@ -94,17 +95,8 @@ export function mapCocoLabels(cocoClasses: string[], cocoLabels: Int8Array): Int
 export async function convertCocoToVoc(opts: CocoToVocOptions): Promise<CocoToVocReport> {
   const root = resolve(opts.cocoRoot), outDir = resolve(opts.outDir);
   const splits = opts.splits ?? DEFAULT_COCO_VOC_SPLITS;
-  let exists = false;
-  try {
-    Deno.statSync(outDir);
-    exists = true;
-  } catch { /* absent */ }
-  if (exists && !opts.force) {
-    throw new DataError({ file: outDir }, "output folder exists (use force to replace it)");
-  }
-  const tmp = `${outDir}.tmp-${Deno.pid}-${Date.now()}`;
   const report: CocoToVocReport = { outDir, images: {}, positives: {} };
-  try {
+  return await writeFolderAtomically(outDir, opts.force, async (tmp) => {
     await Deno.mkdir(join(tmp, "JPEGImages"), { recursive: true });
     await Deno.mkdir(join(tmp, "ImageSets", "Main"), { recursive: true });
     const written = new Set<string>();
@@ -154,11 +146,6 @@ export async function convertCocoToVoc(opts: CocoToVocOptions): Promise<CocoToVo
       report.images[s.voc] = ids.length;
       report.positives[s.voc] = pos;
     }
-    if (exists) await Deno.remove(outDir, { recursive: true });
-    await Deno.rename(tmp, outDir);
     return report;
-  } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
-  }
+  });
 }

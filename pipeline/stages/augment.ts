@@ -10,17 +10,10 @@ import { ShardWriter } from "../augment/shards.ts";
 import { writeSkippedList } from "../data/errors.ts";
 import type { BadRecord } from "../data/types.ts";
 import type { Stage } from "../stage.ts";
-import { imagesDirOf, readCaptions } from "./ingest.ts";
+import { captionSourceFields, imagesDirOf, readCaptions } from "./ingest.ts";
 
 const schema = z.strictObject({
-  captions: z.string().min(1).describe("captions file: COCO captions JSON or Flickr8k CSV"),
-  format: z.enum(["auto", "coco", "flickr"]).default("auto").describe(
-    "input format; auto = by extension (.json → coco, else flickr)",
-  ),
-  images: z.string().default("").describe(
-    "image folder (default: COCO <json dir>/../<split>, Flickr images/ beside the CSV)",
-  ),
-  split: z.string().default("").describe("optional file listing the image ids to keep"),
+  ...captionSourceFields,
   shortSide: z.number().int().min(8).max(4096).default(256).describe(
     "images are resized so their short side is this many pixels",
   ),

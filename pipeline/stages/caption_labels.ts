@@ -8,17 +8,10 @@
 import { z } from "zod";
 import { captionsToVoc, DEFAULT_CAPTION_CLASSES } from "../data/captions_to_voc.ts";
 import type { Stage } from "../stage.ts";
-import { imagesDirOf, readCaptions } from "./ingest.ts";
+import { captionSourceFields, imagesDirOf, readCaptions } from "./ingest.ts";
 
 const schema = z.strictObject({
-  captions: z.string().min(1).describe("captions file: COCO captions JSON or Flickr8k CSV"),
-  format: z.enum(["auto", "coco", "flickr"]).default("auto").describe(
-    "input format; auto = by extension (.json → coco, else flickr)",
-  ),
-  images: z.string().default("").describe(
-    "image folder (default: COCO <json dir>/../<split>, Flickr images/ beside the CSV)",
-  ),
-  split: z.string().default("").describe("file listing the images to use (one per line)"),
+  ...captionSourceFields,
   classes: z.record(z.string().regex(/^[\w-]+$/), z.array(z.string().min(1)).min(1))
     .default(DEFAULT_CAPTION_CLASSES as Record<string, string[]>).describe(
       `class -> words/phrases counting as a mention (default: ${

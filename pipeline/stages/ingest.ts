@@ -12,7 +12,8 @@ import { flickrImagesDir, readFlickrCaptions, readSplitList } from "../data/flic
 import type { CaptionSet, ReadReport } from "../data/types.ts";
 import type { Stage } from "../stage.ts";
 
-const schema = z.strictObject({
+/** The config keys of every stage that reads a captioned dataset. */
+export const captionSourceFields = {
   captions: z.string().min(1).describe("captions file: COCO captions JSON or Flickr8k CSV"),
   format: z.enum(["auto", "coco", "flickr"]).default("auto").describe(
     "input format; auto = by extension (.json → coco, else flickr)",
@@ -21,6 +22,10 @@ const schema = z.strictObject({
     "image folder (default: COCO <json dir>/../<split>, Flickr images/ beside the CSV)",
   ),
   split: z.string().default("").describe("optional file listing the image ids to keep"),
+};
+
+const schema = z.strictObject({
+  ...captionSourceFields,
   checkImages: z.enum(["none", "exists", "decode"]).default("exists").describe(
     "how to check each image (decode finds corrupt files; slower)",
   ),

@@ -12,18 +12,13 @@ import type { BadRecord } from "../data/types.ts";
 import type { Caption, CaptionSet } from "../data/types.ts";
 import type { Stage } from "../stage.ts";
 import { readSplitList } from "../data/flickr.ts";
-import { imagesDirOf, readCaptions } from "./ingest.ts";
+import { captionSourceFields, imagesDirOf, readCaptions } from "./ingest.ts";
 import { normalize } from "../tokenize/normalize.ts";
 import { type CaptionIndex, frameRows, type IndexImage, writePacked } from "../tokenize/packed.ts";
 import { Tokenizer, trainVocab } from "../tokenize/tokenizer.ts";
 
 const schema = z.strictObject({
-  captions: z.string().min(1).describe("captions file: COCO captions JSON or Flickr8k CSV"),
-  format: z.enum(["auto", "coco", "flickr"]).default("auto").describe(
-    "input format; auto = by extension (.json → coco, else flickr)",
-  ),
-  images: z.string().default("").describe("image folder (default: the dataset's usual place)"),
-  split: z.string().default("").describe("optional file listing the image ids to keep"),
+  ...captionSourceFields,
   vocabSplit: z.string().default("").describe(
     "optional file listing the image ids whose captions train the vocabulary (all are encoded)",
   ),
