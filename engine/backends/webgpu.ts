@@ -14,7 +14,6 @@ import {
   type Conv2dArgs,
   type Conv2dBackwardDataArgs,
   type Conv2dBackwardFilterArgs,
-  type Conv2dParams,
   type CopyStridedArgs,
   type CrossEntropyArgs,
   type DropoutMaskArgs,
@@ -34,17 +33,12 @@ import {
 } from "../backend.ts";
 import { adapterIsFallback, adapterName } from "./webgpu/adapter.ts";
 import { GpuContext, type Grid } from "./webgpu/context.ts";
-import type { KernelSpec } from "./webgpu/kernel.ts";
+import { isHalf, type KernelSpec } from "./webgpu/kernel.ts";
 import { coalesce, numelOf } from "../shape.ts";
 import { grid1d, MAX_RANK } from "./webgpu/shape.ts";
 import * as ew from "./webgpu/wgsl_elementwise.ts";
-import { chooseTiling, gemmKernel, type GemmTiling, tileDims } from "./webgpu/wgsl_gemm.ts";
-import {
-  convBackwardDataSource,
-  convBackwardFilterSource,
-  convForwardSource,
-  matmulSource,
-} from "./webgpu/wgsl_linalg.ts";
+import { type AnyBuf, GpuLinalg, type KernelSet } from "./webgpu/linalg.ts";
+import type { TileShape } from "./webgpu/wgsl_tile_gemm.ts";
 import * as rd from "./webgpu/wgsl_reduce.ts";
 
 export { probeWebGpu, type WebGpuProbe } from "./webgpu/adapter.ts";
@@ -61,12 +55,21 @@ export interface WebGpuOptions {
    */
   zeroOnAlloc?: boolean;
   /**
-   * GEMM tiling family: "gpu" (16×16 threads, 4×4 blocks), "cpu" (8×8 threads, 8×8 blocks, for
-   * software adapters) or "auto" (default: "cpu" on fallback adapters).
+   * GEMM tiling family: "gpu" (shared-memory tiles), "cpu" (barrier-free direct kernels, 8×8
+   * threads × 8×8 blocks, for software adapters) or "auto" (default: "cpu" on fallback adapters).
    */
   gemmProfile?: "auto" | "gpu" | "cpu";
-  /** Force the GEMM register block (TM×TN per thread) instead of the size-based choice. */
+  /**
+   * Kernel set: "current" (default) or "legacy", the matmul/convolution, batch-norm and optimizer
+   * kernels before issue 14, for before/after profiles in one run (bench/gpu --part profile).
+   */
+  kernels?: KernelSet;
+  /** Legacy set: force the GEMM register block (TM×TN per thread). */
   gemmBlock?: { TM: number; TN: number; WX?: number; WY?: number };
+  /** Current set, "gpu" tiling: force one tile shape (tests cover each shape). */
+  gemmTile?: TileShape;
+  /** Current set: split-K off (0) or forced to this many chunks (tests); default: by shape. */
+  splitK?: number;
 }
 
 /**
@@ -79,8 +82,6 @@ export interface HalfBuf {
   readonly dtype: "f16";
 }
 
-type AnyBuf = Buf | HalfBuf;
-
 interface GpuBufEntry {
   readonly id: number;
   readonly numel: number;
@@ -91,8 +92,6 @@ interface GpuBufEntry {
 function bytesOf(numel: number, dtype: DType | "f16"): number {
   return dtype === "f16" ? Math.ceil(numel / 2) * 4 : numel * 4;
 }
-
-const MAX_Z = 65535;
 
 /** The webgpu Backend implementation. */
 export class WebGpuBackend implements Backend {
@@ -105,8 +104,9 @@ export class WebGpuBackend implements Backend {
   private nextId = 1;
   private zeroOnAlloc: boolean;
   private dummy: GPUBuffer;
-  private cpuTiling: boolean;
-  private gemmBlock?: { TM: number; TN: number; WX?: number; WY?: number };
+  /** The kernel set in use. */
+  readonly kernels: KernelSet;
+  private linalg: GpuLinalg;
 
   constructor(
     readonly device: GPUDevice,
@@ -116,10 +116,24 @@ export class WebGpuBackend implements Backend {
     this.ctx = new GpuContext(device, opts.maxPooledBytes ?? 1 << 30);
     this.supportsF16 = adapterInfo.hasF16 && device.features.has("shader-f16");
     this.zeroOnAlloc = opts.zeroOnAlloc ?? false;
-    this.gemmBlock = opts.gemmBlock;
     const prof = opts.gemmProfile ?? "auto";
-    this.cpuTiling = prof === "cpu" || (prof === "auto" && adapterInfo.isFallback);
     this.dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+    this.kernels = opts.kernels ?? "current";
+    const host = {
+      run: this.run.bind(this),
+      elemType: (b: AnyBuf) => (this.entry(b).dtype === "f16" ? "f16" as const : "f32" as const),
+      alloc: (n: number) => this.alloc(n),
+      free: (b: Buf) => this.free(b),
+      reduceSum: this.reduceSum.bind(this),
+      dummy: this.dummy,
+    };
+    this.linalg = new GpuLinalg(host, {
+      kernels: this.kernels,
+      cpuTiling: prof === "cpu" || (prof === "auto" && adapterInfo.isFallback),
+      gemmBlock: opts.gemmBlock,
+      tile: opts.gemmTile,
+      splitK: opts.splitK,
+    });
   }
 
   /** Submission/dispatch counters and pool figures (diagnostics and batching tests). */
@@ -153,7 +167,7 @@ export class WebGpuBackend implements Backend {
     const gpu = bufs.map((b, i) => {
       if (!("id" in b && "numel" in b)) return b as GPUBuffer;
       const e = this.entry(b as AnyBuf);
-      if ((e.dtype === "f16") !== (spec.bindings[i].type === "f16")) {
+      if ((e.dtype === "f16") !== isHalf(spec.bindings[i].type)) {
         throw new Error(
           `webgpu backend: ${spec.key} binding ${spec.bindings[i].name} got a ${e.dtype} buffer`,
         );
@@ -318,99 +332,22 @@ export class WebGpuBackend implements Backend {
     this.castInto(x, "f16", y, "f32", n, 0);
   }
 
-  // ---- dense linear algebra ----
-  /** Dispatches a GEMM over z = 0..zCount in chunks that fit the grid's z limit. */
-  private gemm(
-    spec: KernelSpec,
-    t: GemmTiling,
-    bufs: (AnyBuf | GPUBuffer)[],
-    M: number,
-    N: number,
-    K: number,
-    kChunk: number,
-    zCount: number,
-    extra: number[],
-  ): void {
-    const { BM, BN } = tileDims(t);
-    const gx = Math.ceil(N / BN), gy = Math.ceil(M / BM);
-    for (let z0 = 0; z0 < zCount; z0 += MAX_Z) {
-      const gz = Math.min(MAX_Z, zCount - z0);
-      this.run(spec, bufs, [M, N, K, kChunk, z0, ...extra], [gx, gy, gz]);
-    }
-  }
-
-  private tiling(M: number, N: number): GemmTiling {
-    return this.gemmBlock
-      ? { ...this.gemmBlock, split: false }
-      : chooseTiling(M, N, this.cpuTiling);
-  }
-
+  // ---- dense linear algebra (engine/backends/webgpu/linalg.ts) ----
   /** Matmul; with shader-f16 any operand may be a HalfBuf (f32 accumulation). */
   matmul(a: AnyBuf, b: AnyBuf, c: AnyBuf, p: MatmulParams): void {
-    const { M, N, K } = p;
-    if (p.batch === 0 || M === 0 || N === 0) return;
-    const alpha = p.alpha ?? 1, beta = p.beta ?? 0;
-    const ta = this.entry(a).dtype === "f16" ? "f16" : "f32";
-    const tb = this.entry(b).dtype === "f16" ? "f16" : "f32";
-    const tc = this.entry(c).dtype === "f16" ? "f16" : "f32";
-    // K = 0 runs the same kernel: no K steps, so C = beta·C.
-    const t = this.tiling(M, N);
-    const spec = gemmKernel(matmulSource(p.transA, p.transB, ta, tb, tc), t);
-    this.gemm(spec, t, [a, b, c], M, N, K, K, p.batch, [
-      p.strideA,
-      p.strideB,
-      p.strideC,
-      p.offsetA ?? 0,
-      p.offsetB ?? 0,
-      p.offsetC ?? 0,
-      alpha,
-      beta,
-    ]);
+    this.linalg.matmul(a, b, c, p);
   }
 
-  private convParams(p: Conv2dParams, flag: number): number[] {
-    return [p.C, p.H, p.W, p.O, p.KH, p.KW, p.stride, p.pad, p.OH, p.OW, flag];
+  conv2d(a: Conv2dArgs): void {
+    this.linalg.conv2d(a);
   }
 
-  conv2d({ x, w, bias, y, geom: p }: Conv2dArgs): void {
-    const M = p.O, N = p.OH * p.OW, K = p.C * p.KH * p.KW;
-    const t = this.tiling(M, N);
-    const spec = gemmKernel(convForwardSource(), t);
-    const bufs = [x, w, bias ?? this.dummy, y];
-    this.gemm(spec, t, bufs, M, N, K, K, p.N, this.convParams(p, bias ? 1 : 0));
+  conv2dBackwardData(a: Conv2dBackwardDataArgs): void {
+    this.linalg.conv2dBackwardData(a);
   }
 
-  conv2dBackwardData({ dy, w, dx, geom: p }: Conv2dBackwardDataArgs): void {
-    const M = p.C, N = p.H * p.W, K = p.O * p.KH * p.KW;
-    const t = this.tiling(M, N);
-    const spec = gemmKernel(convBackwardDataSource(), t);
-    this.gemm(spec, t, [dy, w, dx], M, N, K, K, p.N, this.convParams(p, 0));
-  }
-
-  conv2dBackwardFilter({ x, dy, dw, geom: p, accumulate }: Conv2dBackwardFilterArgs): void {
-    const M = p.O, N = p.C * p.KH * p.KW, K = p.N * p.OH * p.OW;
-    const t = this.tiling(M, N);
-    const { BM, BN } = tileDims(t);
-    const tiles = Math.ceil(M / BM) * Math.ceil(N / BN);
-    // Few output tiles and a long K: split K over z into partials, then sum them.
-    let splits = 1;
-    if (tiles < 128 && K >= 4096) {
-      const memCap = Math.max(1, Math.floor((64 << 20) / (M * N * 4)));
-      splits = Math.min(64, Math.ceil(K / 2048), memCap);
-    }
-    if (splits <= 1) {
-      const spec = gemmKernel(convBackwardFilterSource(false), t);
-      this.gemm(spec, t, [dy, x, dw], M, N, K, K, 1, this.convParams(p, accumulate ? 1 : 0));
-      return;
-    }
-    const kChunk = Math.ceil(K / splits / 16) * 16;
-    splits = Math.ceil(K / kChunk);
-    const st = { ...t, split: true };
-    const spec = gemmKernel(convBackwardFilterSource(true), st);
-    const part = this.alloc(splits * M * N);
-    this.gemm(spec, st, [dy, x, part], M, N, K, kChunk, splits, this.convParams(p, 0));
-    this.reduceSum({ x: part, y: dw, outer: 1, reduce: splits, inner: M * N, accumulate });
-    this.free(part);
+  conv2dBackwardFilter(a: Conv2dBackwardFilterArgs): void {
+    this.linalg.conv2dBackwardFilter(a);
   }
 
   // ---- elementwise ----
