@@ -144,9 +144,12 @@ export interface Backend {
   layerNormBackward(a: LayerNormBackwardArgs): void;
   /** Per-channel mean and biased variance of x [N,C,HW] into mean/variance [C]. */
   batchNormStats(a: BatchNormStatsArgs): void;
-  /** y = (x - mean) * rstd(variance, eps) * gamma + beta, per channel. */
+  /** y = (x - mean) * rstd(variance, eps) * gamma + beta, per channel (then ReLU if `relu`). */
   batchNormApply(a: BatchNormApplyArgs): void;
-  /** Training-mode backward (batch statistics); writes dx, accumulates dgamma/dbeta. */
+  /**
+   * Training-mode backward (batch statistics); writes dx, accumulates dgamma/dbeta. With
+   * `reluOut` (the output of a ReLU-fused apply) dy only passes where reluOut > 0.
+   */
   batchNormBackward(a: BatchNormBackwardArgs): void;
   /** Max pool; argmax (i32, index into the input plane) saved for backward. */
   maxPool2d(x: Buf, y: Buf, argmax: Buf, p: Pool2dParams): void;
@@ -304,6 +307,8 @@ export interface BatchNormApplyArgs extends BatchNormShape {
   beta: Buf;
   y: Buf;
   eps: number;
+  /** Fuse a ReLU: y = max(0, bn(x)). */
+  relu?: boolean;
 }
 
 export interface BatchNormBackwardArgs extends BatchNormShape {
@@ -316,6 +321,8 @@ export interface BatchNormBackwardArgs extends BatchNormShape {
   dgamma: Buf; // accumulated
   dbeta: Buf; // accumulated
   eps: number;
+  /** The ReLU-fused forward's output y: the gradient flows only where y > 0. */
+  reluOut?: Buf;
 }
 
 export interface EmbeddingArgs {

@@ -40,6 +40,7 @@ import * as ew from "./webgpu/wgsl_elementwise.ts";
 import { type AnyBuf, GpuLinalg, type KernelSet } from "./webgpu/linalg.ts";
 import type { TileShape } from "./webgpu/wgsl_tile_gemm.ts";
 import * as rd from "./webgpu/wgsl_reduce.ts";
+import * as bn from "./webgpu/wgsl_norm.ts";
 
 export { probeWebGpu, type WebGpuProbe } from "./webgpu/adapter.ts";
 
@@ -463,28 +464,76 @@ export class WebGpuBackend implements Backend {
   }
 
   batchNormStats({ x, mean, variance, N, C, HW }: BatchNormStatsArgs): void {
-    this.run(rd.batchNormStatsKernel(), [x, mean, variance], [N, C, HW], grid1d(C));
+    if (C === 0) return;
+    if (this.kernels === "legacy" || N * HW === 0) {
+      this.run(rd.batchNormStatsKernel(), [x, mean, variance], [N, C, HW], grid1d(C));
+      return;
+    }
+    const { perChunk, chunks } = bn.bnChunks(N, C);
+    const shape = [N, C, HW, perChunk, chunks];
+    const part = this.alloc(2 * C * chunks);
+    this.run(bn.bnPartialStatsKernel(), [x, part], shape, grid1d(C * chunks));
+    this.run(bn.bnFinalizeStatsKernel(), [part, mean, variance], shape, grid1d(Math.ceil(C / 256)));
+    this.free(part);
   }
 
-  batchNormApply({ x, mean, variance, gamma, beta, y, N, C, HW, eps }: BatchNormApplyArgs): void {
+  batchNormApply(a: BatchNormApplyArgs): void {
+    const { x, mean, variance, gamma, beta, y, N, C, HW, eps, relu } = a;
     const n = N * C * HW;
-    this.run(
-      ew.batchNormApplyKernel(),
-      [x, mean, variance, gamma, beta, y],
-      [n, C, HW, eps],
-      grid1d(Math.ceil(n / 256)),
-    );
+    if (n === 0) return;
+    const bufs = [x, mean, variance, gamma, beta, y];
+    if (this.kernels === "legacy") {
+      this.run(ew.batchNormApplyKernel(), bufs, [n, C, HW, eps], grid1d(Math.ceil(n / 256)));
+      if (relu) this.unary("relu", y, y, n);
+      return;
+    }
+    this.run(bn.bnApplyKernel(!!relu), bufs, [n, C, HW, eps], grid1d(Math.ceil(n / 1024)));
   }
 
-  batchNormBackward(
-    { x, mean, variance, gamma, dy, dx, dgamma, dbeta, N, C, HW, eps }: BatchNormBackwardArgs,
-  ): void {
+  batchNormBackward(a: BatchNormBackwardArgs): void {
+    const { x, mean, variance, gamma, dy, dx, dgamma, dbeta, N, C, HW, eps, reluOut } = a;
+    const n = N * C * HW;
+    if (C === 0) return;
+    if (this.kernels === "legacy" || n === 0) {
+      let g = dy;
+      if (reluOut) {
+        g = this.alloc(n);
+        this.unaryBackward({ op: "relu", x: reluOut, dy, dx: g, n });
+      }
+      this.run(
+        rd.batchNormBackwardKernel(),
+        [x, mean, variance, gamma, g, dx, dgamma, dbeta],
+        [N, C, HW, eps],
+        grid1d(C),
+      );
+      if (g !== dy) this.free(g);
+      return;
+    }
+    const relu = reluOut !== undefined;
+    const r = reluOut ?? this.dummy;
+    const { perChunk, chunks } = bn.bnChunks(N, C);
+    const shape = [N, C, HW, perChunk, chunks];
+    const part = this.alloc(2 * C * chunks), coef = this.alloc(2 * C);
     this.run(
-      rd.batchNormBackwardKernel(),
-      [x, mean, variance, gamma, dy, dx, dgamma, dbeta],
-      [N, C, HW, eps],
-      grid1d(C),
+      bn.bnBackwardPartialKernel(relu),
+      [x, mean, variance, dy, r, part],
+      [...shape, eps],
+      grid1d(C * chunks),
     );
+    this.run(
+      bn.bnBackwardFinalizeKernel(),
+      [part, dgamma, dbeta, coef],
+      shape,
+      grid1d(Math.ceil(C / 256)),
+    );
+    this.run(
+      bn.bnBackwardDxKernel(relu),
+      [x, mean, variance, gamma, dy, r, coef, dx],
+      [n, C, HW, eps],
+      grid1d(Math.ceil(n / 1024)),
+    );
+    this.free(part);
+    this.free(coef);
   }
 
   private poolParams(p: Pool2dParams, n: number): number[] {

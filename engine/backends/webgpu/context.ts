@@ -16,6 +16,17 @@ interface CompiledKernel {
 /** Dispatch grid in workgroups. */
 export type Grid = readonly [number, number, number];
 
+/** One timed dispatch of a profile: the op label set by the caller, the kernel and its GPU time. */
+export interface DispatchTiming {
+  label: string;
+  kernel: string;
+  /** GPU nanoseconds between the pass's begin and end timestamps. */
+  ns: number;
+}
+
+/** Timestamp queries per query set (two per dispatch). */
+const QUERIES = 4096;
+
 const ARENA_BYTES = 2 << 20;
 const UPLOAD_BYTES = 4 << 20;
 
@@ -43,6 +54,19 @@ export class GpuContext {
   private upCpu = new Uint8Array(UPLOAD_BYTES);
   private upUsed = 0;
   private errors: string[] = [];
+  /**
+   * Submit after this many dispatches even while recording continues (0: only on
+   * flush/read/arena overflow), so a GPU starts on a long step before JS has recorded all of it.
+   */
+  submitEvery = 0;
+  private sinceSubmit = 0;
+  /** Label attached to the dispatches recorded next (profiling; set by the caller). */
+  opLabel = "";
+  private profile: {
+    sets: GPUQuerySet[];
+    used: number; // queries used in the last set
+    labels: { label: string; kernel: string }[];
+  } | null = null;
 
   constructor(readonly device: GPUDevice, maxPooledBytes: number) {
     this.pool = new BufferPool(device, maxPooledBytes);
@@ -150,11 +174,93 @@ export class GpuContext {
     const k = this.compiled(spec);
     const off = this.writeParams(spec, params, k.paramBytes);
     const group = this.bindGroup(spec.key, k, buffers);
-    if (!this.pass) this.pass = this.getEncoder().beginComputePass();
-    this.pass.setPipeline(k.pipeline);
-    this.pass.setBindGroup(0, group, [off]);
-    this.pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    if (this.profile) this.timedPass(spec.key);
+    else if (!this.pass) this.pass = this.getEncoder().beginComputePass();
+    this.pass!.setPipeline(k.pipeline);
+    this.pass!.setBindGroup(0, group, [off]);
+    this.pass!.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     this.dispatches++;
+    if (this.profile) this.endPass();
+    if (this.submitEvery > 0 && ++this.sinceSubmit >= this.submitEvery) this.submit();
+  }
+
+  /** True when the device can time passes (the backend requests timestamp-query if offered). */
+  get canProfile(): boolean {
+    return this.device.features.has("timestamp-query");
+  }
+
+  /**
+   * Starts timing every dispatch: each gets its own compute pass with begin/end timestamp
+   * writes (the extra passes cost a little; use it for profiles, not for throughput figures).
+   */
+  startProfile(): void {
+    if (!this.canProfile) throw new Error("webgpu backend: the device has no timestamp-query");
+    this.endPass();
+    this.profile = { sets: [], used: QUERIES, labels: [] };
+  }
+
+  private timedPass(kernel: string): void {
+    const p = this.profile!;
+    this.endPass();
+    if (p.used + 2 > QUERIES) {
+      p.sets.push(this.device.createQuerySet({ type: "timestamp", count: QUERIES }));
+      p.used = 0;
+    }
+    const querySet = p.sets[p.sets.length - 1];
+    this.pass = this.getEncoder().beginComputePass({
+      timestampWrites: {
+        querySet,
+        beginningOfPassWriteIndex: p.used,
+        endOfPassWriteIndex: p.used + 1,
+      },
+    });
+    p.used += 2;
+    p.labels.push({ label: this.opLabel, kernel });
+  }
+
+  /** Stops timing; waits for the GPU and returns every dispatch timed since startProfile(). */
+  async stopProfile(): Promise<DispatchTiming[]> {
+    const p = this.profile;
+    if (!p) throw new Error("webgpu backend: stopProfile without startProfile");
+    this.profile = null;
+    this.endPass();
+    const bytes = QUERIES * 8;
+    const resolved = p.sets.map((qs, i) => {
+      const count = i === p.sets.length - 1 ? p.used : QUERIES;
+      const dst = this.device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      const read = this.device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      if (count > 0) this.getEncoder().resolveQuerySet(qs, 0, count, dst, 0);
+      this.getEncoder().copyBufferToBuffer(dst, 0, read, 0, bytes);
+      return { qs, dst, read };
+    });
+    this.submit();
+    const out: DispatchTiming[] = [];
+    try {
+      for (const [i, r] of resolved.entries()) {
+        await r.read.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(r.read.getMappedRange().slice(0));
+        r.read.unmap();
+        const count = i === resolved.length - 1 ? p.used : QUERIES;
+        for (let q = 0; q < count; q += 2) {
+          const d = t[q + 1] - t[q];
+          out.push({ ...p.labels[out.length], ns: d > 0n ? Number(d) : 0 });
+        }
+      }
+    } finally {
+      for (const r of resolved) {
+        r.qs.destroy();
+        r.dst.destroy();
+        r.read.destroy();
+      }
+    }
+    this.checkErrors();
+    return out;
   }
 
   private bufId(b: GPUBuffer): number {
@@ -231,6 +337,7 @@ export class GpuContext {
       this.submits++;
       this.encoder = null;
     }
+    this.sinceSubmit = 0;
     this.pool.afterSubmit();
     this.arenaUsed = 0;
     this.upUsed = 0;

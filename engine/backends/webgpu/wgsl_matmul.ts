@@ -117,7 +117,7 @@ export function tileMatmulSource(o: {
 const memo = new Map<string, KernelSpec>();
 
 /**
- * C[offC + i] = alpha·Σ_s P[s·n + i] + beta·C[offC + i] for i < n = M·N (one batch), C f32 or
+ * C[offC + i] = alpha·Σ_s Part[s·n + i] + beta·C[offC + i] for i < n = M·N (one batch), C f32 or
  * f16. One thread per element, sums in split order (deterministic).
  */
 export function splitKEpilogueKernel(tc: MatmulElem): KernelSpec {
@@ -128,7 +128,7 @@ export function splitKEpilogueKernel(tc: MatmulElem): KernelSpec {
     s = {
       key,
       params: [["n", "u32"], ["splits", "u32"], ["offC", "u32"], ["alpha", "f32"], ["beta", "f32"]],
-      bindings: [ro("P"), rw("C", tc)],
+      bindings: [ro("Part"), rw("C", tc)],
       enables: tc === "f16" ? ["f16"] : undefined,
       body: `
 @compute @workgroup_size(256)
@@ -137,7 +137,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;
   if (i >= u.n) { return; }
   var s = 0.0;
-  for (var k = 0u; k < u.splits; k = k + 1u) { s = s + P[k * u.n + i]; }
+  for (var k = 0u; k < u.splits; k = k + 1u) { s = s + Part[k * u.n + i]; }
   let ci = u.offC + i;
   if (u.beta != 0.0) { C[ci] = ${wrap("u.alpha * s + u.beta * f32(C[ci])")}; }
   else { C[ci] = ${wrap("u.alpha * s")}; }
