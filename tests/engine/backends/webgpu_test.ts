@@ -806,4 +806,10 @@ if (!ignore) {
   runOpSuite("webgpu", factory);
   runTorchParitySuite("webgpu", factory);
   runLeakSuite("webgpu", factory, 200);
+  // The kernels a hardware GPU runs (tiled GEMMs; on software adapters the default is the direct
+  // template), and the legacy set that bench/gpu profiles as "before".
+  const gpuTiles = () => createWebGpuBackend({ gemmProfile: "gpu" });
+  runOpSuite("webgpu (GPU tiling)", gpuTiles);
+  runTorchParitySuite("webgpu (GPU tiling)", gpuTiles);
+  runOpSuite("webgpu (legacy kernels)", () => createWebGpuBackend({ kernels: "legacy" }));
 }
