@@ -107,6 +107,15 @@ export interface Backend {
   stats(): { liveBuffers: number; liveBytes: number; pooledBytes: number };
   destroy(): void;
 
+  /**
+   * Optional (webgpu): one device allocation holding buffers of `sizes` elements back to back
+   * (`parts`, used like any Buf) and `whole`, one f32 Buf over all of them with zero padding
+   * between parts, so an optimizer can update many parameters with one kernel. Free `whole` and
+   * every part to release it. `maxFlatNumel` bounds whole's size.
+   */
+  allocFlat?(sizes: readonly number[]): FlatBuf;
+  readonly maxFlatNumel?: number;
+
   // ---- dense linear algebra ----
   matmul(a: Buf, b: Buf, c: Buf, p: MatmulParams): void;
   /** y = conv(x, w) (+ bias[O] when given). x [N,C,H,W], w [O,C,KH,KW], y [N,O,OH,OW]. */
@@ -368,6 +377,18 @@ export interface SgdStepArgs {
   lr: number;
   momentum: number;
   weightDecay: number;
+  /**
+   * Fused gradient clipping: the step uses g·min(1, maxNorm / (sqrt(sumsq[0]) + 1e-6)); g itself
+   * is left unchanged.
+   */
+  clip?: { sumsq: Buf; maxNorm: number };
+}
+
+/** What allocFlat returns: the parts, `whole` over them, and each part's element offset in it. */
+export interface FlatBuf {
+  whole: Buf;
+  parts: Buf[];
+  offsets: number[];
 }
 
 /** 32-bit integer hash (lowbias32, public-domain constants); all arithmetic mod 2^32. */

@@ -1,11 +1,11 @@
 /**
  * The benchmarked unit of bench/pretrain: one bicaptioning pretraining step on a synthetic batch,
- * structured like pipeline/pretrain/trainer.ts (tidy → loss.backward → clipGradNorm →
- * optimizer.step → zeroGrad → read loss). Shared by main.ts (timing) and profile.ts (per-kernel
+ * structured like pipeline/pretrain/trainer.ts (tidy → loss.backward → optimizer.clipAndStep →
+ * zeroGrad → read loss). Shared by main.ts (timing) and profile.ts (per-kernel
  * profile).
  */
 import type { Backend } from "../../engine/backend.ts";
-import { clipGradNorm, type LookAhead, lrFactor, type SGD } from "../../engine/optim/index.ts";
+import { type LookAhead, lrFactor, type SGD } from "../../engine/optim/index.ts";
 import * as ops from "../../engine/ops/index.ts";
 import { tidy } from "../../engine/scope.ts";
 import { tensor } from "../../engine/tensor.ts";
@@ -162,8 +162,7 @@ export async function buildStep(backend: Backend, c: BenchCase): Promise<StepRun
         total += (await loss.item()) / acc;
         loss.dispose();
       }
-      const sumsq = clipGradNorm(params, optim.clipGradNorm);
-      optimizer.step();
+      const sumsq = optimizer.clipAndStep(optim.clipGradNorm);
       optimizer.zeroGrad();
       sumsq.dispose();
       return total;

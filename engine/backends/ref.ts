@@ -573,10 +573,12 @@ export class RefBackend implements Backend {
   }
 
   // ---- optimizer ----
-  sgdStep({ w, g, m, n, lr, momentum, weightDecay }: SgdStepArgs): void {
+  sgdStep({ w, g, m, n, lr, momentum, weightDecay, clip }: SgdStepArgs): void {
     const Wt = this.f(w), G = this.f(g), Mo = this.f(m);
+    let coef = 1;
+    if (clip) coef = Math.min(1, clip.maxNorm / (Math.sqrt(this.f(clip.sumsq)[0]) + 1e-6));
     for (let i = 0; i < n; i++) {
-      const d = G[i] + weightDecay * Wt[i];
+      const d = G[i] * coef + weightDecay * Wt[i];
       Mo[i] = momentum * Mo[i] + d;
       Wt[i] -= lr * Mo[i];
     }

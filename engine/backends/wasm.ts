@@ -564,7 +564,17 @@ class WasmBackend implements Backend {
 
   // ---- optimizer ----
 
-  sgdStep({ w, g, m, n, lr, momentum, weightDecay }: SgdStepArgs): void {
+  sgdStep(a: SgdStepArgs): void {
+    const { w, g, m, n, lr, momentum, weightDecay, clip } = a;
+    if (clip) {
+      // clip a copy (the fused form leaves g as it is), then the plain step
+      const gc = this.alloc(n);
+      this.axpby({ x: g, y: gc, alpha: 1, beta: 0, n });
+      this.clipByNorm(gc, n, clip.sumsq, clip.maxNorm);
+      this.sgdStep({ ...a, g: gc, clip: undefined });
+      this.free(gc);
+      return;
+    }
     const W = this.own(w), G = this.own(g), Mo = this.own(m);
     for (const b of [W, G, Mo]) this.span(b, 0, n, "sgdStep");
     this.pool.call(

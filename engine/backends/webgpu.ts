@@ -20,6 +20,7 @@ import {
   type DType,
   type EmbeddingArgs,
   type EmbeddingBackwardArgs,
+  type FlatBuf,
   hash32,
   type LayerNormArgs,
   type LayerNormBackwardArgs,
@@ -32,12 +33,13 @@ import {
   type UnaryOp,
 } from "../backend.ts";
 import { adapterIsFallback, adapterName } from "./webgpu/adapter.ts";
-import { GpuContext, type Grid } from "./webgpu/context.ts";
+import { type BufRange, GpuContext, type Grid } from "./webgpu/context.ts";
 import { isHalf, type KernelSpec } from "./webgpu/kernel.ts";
 import { coalesce, numelOf } from "../shape.ts";
 import { grid1d, MAX_RANK } from "./webgpu/shape.ts";
 import * as ew from "./webgpu/wgsl_elementwise.ts";
-import { type AnyBuf, GpuLinalg, type KernelSet } from "./webgpu/linalg.ts";
+import { type AnyBuf, BufferTable, type GpuBufEntry } from "./webgpu/buffers.ts";
+import { GpuLinalg, type KernelSet } from "./webgpu/linalg.ts";
 import type { TileShape } from "./webgpu/wgsl_tile_gemm.ts";
 import * as rd from "./webgpu/wgsl_reduce.ts";
 import * as bn from "./webgpu/wgsl_norm.ts";
@@ -83,27 +85,13 @@ export interface HalfBuf {
   readonly dtype: "f16";
 }
 
-interface GpuBufEntry {
-  readonly id: number;
-  readonly numel: number;
-  readonly dtype: DType | "f16";
-  gpu: GPUBuffer;
-}
-
-function bytesOf(numel: number, dtype: DType | "f16"): number {
-  return dtype === "f16" ? Math.ceil(numel / 2) * 4 : numel * 4;
-}
-
 /** The webgpu Backend implementation. */
 export class WebGpuBackend implements Backend {
   readonly name = "webgpu" as const;
   /** True when the device has shader-f16: HalfBuf storage and f16 matmul operands work. */
   readonly supportsF16: boolean;
   readonly ctx: GpuContext;
-  private live = new Map<number, GpuBufEntry>();
-  private liveBytes = 0;
-  private nextId = 1;
-  private zeroOnAlloc: boolean;
+  private bufs: BufferTable;
   private dummy: GPUBuffer;
   /** The kernel set in use. */
   readonly kernels: KernelSet;
@@ -116,7 +104,7 @@ export class WebGpuBackend implements Backend {
   ) {
     this.ctx = new GpuContext(device, opts.maxPooledBytes ?? 1 << 30);
     this.supportsF16 = adapterInfo.hasF16 && device.features.has("shader-f16");
-    this.zeroOnAlloc = opts.zeroOnAlloc ?? false;
+    this.bufs = new BufferTable(this.ctx, opts.zeroOnAlloc ?? false);
     const prof = opts.gemmProfile ?? "auto";
     this.dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
     this.kernels = opts.kernels ?? "current";
@@ -128,6 +116,7 @@ export class WebGpuBackend implements Backend {
       reduceSum: this.reduceSum.bind(this),
       dummy: this.dummy,
     };
+    if (this.kernels === "current") this.allocFlat = (sizes) => this.bufs.allocFlat(sizes);
     this.linalg = new GpuLinalg(host, {
       kernels: this.kernels,
       cpuTiling: prof === "cpu" || (prof === "auto" && adapterInfo.isFallback),
@@ -148,9 +137,7 @@ export class WebGpuBackend implements Backend {
   }
 
   private entry(b: AnyBuf): GpuBufEntry {
-    const e = this.live.get(b.id);
-    if (!e) throw new Error(`webgpu backend: buffer ${b.id} is not live (freed or foreign)`);
-    return e;
+    return this.bufs.entry(b);
   }
 
   /**
@@ -165,38 +152,41 @@ export class WebGpuBackend implements Backend {
     params: number[],
     grid: Grid,
   ) {
-    const gpu = bufs.map((b, i) => {
-      if (!("id" in b && "numel" in b)) return b as GPUBuffer;
+    const ranges: BufRange[] = bufs.map((b, i) => {
+      if (!("id" in b && "numel" in b)) return { buffer: b as GPUBuffer, offset: 0 };
       const e = this.entry(b as AnyBuf);
       if ((e.dtype === "f16") !== isHalf(spec.bindings[i].type)) {
         throw new Error(
           `webgpu backend: ${spec.key} binding ${spec.bindings[i].name} got a ${e.dtype} buffer`,
         );
       }
-      return e.gpu;
+      return this.bufs.range(b as AnyBuf);
     });
     const writable = new Set<GPUBuffer>();
     spec.bindings.forEach((b, i) => {
       if (!b.rw) return;
-      if (writable.has(gpu[i])) {
+      if (writable.has(ranges[i].buffer)) {
         throw new Error(`webgpu backend: ${spec.key} binds one buffer to two outputs`);
       }
-      writable.add(gpu[i]);
+      writable.add(ranges[i].buffer);
     });
-    const snap = new Map<GPUBuffer, GPUBuffer>();
+    const snap = new Map<string, GPUBuffer>();
     const temps: GPUBuffer[] = [];
     spec.bindings.forEach((b, i) => {
-      if (b.rw || !writable.has(gpu[i])) return;
-      let tmp = snap.get(gpu[i]);
+      const r = ranges[i];
+      if (b.rw || !writable.has(r.buffer)) return;
+      const size = r.size ?? r.buffer.size;
+      const key = `${this.ctx.idOf(r.buffer)}@${r.offset}`;
+      let tmp = snap.get(key);
       if (!tmp) {
-        tmp = this.ctx.pool.acquire(gpu[i].size);
-        this.ctx.copy(gpu[i], 0, tmp, 0, gpu[i].size);
+        tmp = this.ctx.pool.acquire(size);
+        this.ctx.copy(r.buffer, r.offset, tmp, 0, size);
         temps.push(tmp);
-        snap.set(gpu[i], tmp);
+        snap.set(key, tmp);
       }
-      gpu[i] = tmp;
+      ranges[i] = { buffer: tmp, offset: 0 };
     });
-    this.ctx.dispatch(spec, gpu, params, grid);
+    this.ctx.dispatch(spec, ranges, params, grid);
     for (const t of temps) this.ctx.pool.release(t);
   }
 
@@ -212,33 +202,18 @@ export class WebGpuBackend implements Backend {
   }
 
   private allocAny(numel: number, dtype: DType | "f16"): AnyBuf {
-    if (!Number.isInteger(numel) || numel < 0) {
-      throw new Error(`webgpu backend: alloc of invalid size ${numel}`);
-    }
-    const bytes = Math.max(4, bytesOf(numel, dtype));
-    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
-      throw new Error(
-        `webgpu backend: alloc of ${bytes} bytes exceeds the device's storage binding limit ` +
-          `${this.device.limits.maxStorageBufferBindingSize}`,
-      );
-    }
-    const reusedBefore = this.ctx.pool.reused;
-    const gpu = this.ctx.pool.acquire(bytes);
-    const e: GpuBufEntry = { id: this.nextId++, numel, dtype, gpu };
-    this.live.set(e.id, e);
-    this.liveBytes += bytesOf(numel, dtype);
-    if (this.zeroOnAlloc && this.ctx.pool.reused !== reusedBefore && numel > 0) {
-      this.ctx.clear(gpu, bytes);
-    }
-    return { id: e.id, numel, dtype } as AnyBuf;
+    return this.bufs.alloc(numel, dtype);
+  }
+
+  /** See Backend.allocFlat: one arena for the optimizer's flat updates (current kernel set). */
+  allocFlat?: (sizes: readonly number[]) => FlatBuf;
+  /** Largest flat allocation (elements). */
+  get maxFlatNumel(): number {
+    return this.bufs.maxFlatNumel;
   }
 
   free(buf: AnyBuf): void {
-    const e = this.live.get(buf.id);
-    if (!e) throw new Error(`webgpu backend: double free of buffer ${buf.id}`);
-    this.live.delete(buf.id);
-    this.liveBytes -= bytesOf(e.numel, e.dtype);
-    this.ctx.pool.release(e.gpu);
+    this.bufs.free(buf);
   }
 
   write(buf: AnyBuf, data: Float32Array | Int32Array, offset = 0): void {
@@ -259,7 +234,7 @@ export class WebGpuBackend implements Backend {
     let d = data;
     if (e.dtype === "f32" && !(d instanceof Float32Array)) d = Float32Array.from(d);
     if (e.dtype === "i32" && !(d instanceof Int32Array)) d = Int32Array.from(d);
-    this.ctx.upload(e.gpu, offset * 4, d);
+    this.ctx.upload(e.gpu, e.offset + offset * 4, d);
   }
 
   async read(buf: AnyBuf): Promise<Float32Array | Int32Array> {
@@ -273,7 +248,7 @@ export class WebGpuBackend implements Backend {
         this.free(tmp);
       }
     }
-    const bytes = await this.ctx.readBytes(e.gpu, 0, e.numel * 4);
+    const bytes = await this.ctx.readBytes(e.gpu, e.offset, e.numel * 4);
     return e.dtype === "f32" ? new Float32Array(bytes) : new Int32Array(bytes);
   }
 
@@ -295,17 +270,11 @@ export class WebGpuBackend implements Backend {
   }
 
   stats(): { liveBuffers: number; liveBytes: number; pooledBytes: number } {
-    return {
-      liveBuffers: this.live.size,
-      liveBytes: this.liveBytes,
-      pooledBytes: this.ctx.pool.pooledBytes,
-    };
+    return { ...this.bufs.counts(), pooledBytes: this.ctx.pool.pooledBytes };
   }
 
   destroy(): void {
-    for (const e of this.live.values()) e.gpu.destroy();
-    this.live.clear();
-    this.liveBytes = 0;
+    this.bufs.destroyAll();
     this.dummy.destroy();
     this.ctx.destroy();
     this.device.destroy();
@@ -386,7 +355,8 @@ export class WebGpuBackend implements Backend {
     if (rank > MAX_RANK) throw new Error(`webgpu backend: copy rank ${rank} > ${MAX_RANK}`);
     if (rank === 1 && c.strides[0][0] === 1 && x.id !== y.id) {
       // contiguous: a plain buffer copy
-      this.ctx.copy(this.entry(x).gpu, vx.offset * 4, this.entry(y).gpu, yOffset * 4, n * 4);
+      const ex = this.entry(x), ey = this.entry(y);
+      this.ctx.copy(ex.gpu, ex.offset + vx.offset * 4, ey.gpu, ey.offset + yOffset * 4, n * 4);
       return;
     }
     const params = [n, vx.offset, yOffset];
@@ -605,8 +575,13 @@ export class WebGpuBackend implements Backend {
   }
 
   // ---- optimizer ----
-  sgdStep({ w, g, m, n, lr, momentum, weightDecay }: SgdStepArgs): void {
-    this.run(ew.sgdKernel(), [w, g, m], [n, lr, momentum, weightDecay], grid1d(Math.ceil(n / 256)));
+  sgdStep({ w, g, m, n, lr, momentum, weightDecay, clip }: SgdStepArgs): void {
+    this.run(
+      ew.sgdKernel(clip !== undefined),
+      [w, g, m, clip?.sumsq ?? this.dummy],
+      [n, lr, momentum, weightDecay, clip?.maxNorm ?? 0],
+      grid1d(Math.ceil(n / 256)),
+    );
   }
 
   lookaheadSync(fast: Buf, slow: Buf, n: number, alpha: number): void {

@@ -10,7 +10,6 @@ import { autocast } from "../../engine/amp.ts";
 import type { Backend } from "../../engine/backend.ts";
 import * as ops from "../../engine/ops/index.ts";
 import {
-  clipGradNorm,
   type LookAhead,
   LossScaler,
   type LossScalerOptions,
@@ -248,8 +247,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         : true;
       let gradNorm = NaN;
       if (finite) {
-        const sumsq = clipGradNorm(params, o.optim.clipGradNorm);
-        o.optimizer.step();
+        const sumsq = o.optimizer.clipAndStep(o.optim.clipGradNorm);
         gradNorm = Math.sqrt(await sumsq.item());
         sumsq.dispose();
       }

@@ -24,6 +24,13 @@ export interface DispatchTiming {
   ns: number;
 }
 
+/** A storage binding: a buffer, or `size` bytes of it from `offset` (parts of a flat arena). */
+export interface BufRange {
+  buffer: GPUBuffer;
+  offset: number;
+  size?: number;
+}
+
 /** Timestamp queries per query set (two per dispatch). */
 const QUERIES = 4096;
 
@@ -166,7 +173,7 @@ export class GpuContext {
    * Records one dispatch of `spec` with storage buffers bound in declaration order and the
    * given parameter values; a grid with a zero dimension records nothing.
    */
-  dispatch(spec: KernelSpec, buffers: readonly GPUBuffer[], params: readonly number[], grid: Grid) {
+  dispatch(spec: KernelSpec, buffers: readonly BufRange[], params: readonly number[], grid: Grid) {
     if (grid[0] === 0 || grid[1] === 0 || grid[2] === 0) return;
     if (buffers.length !== spec.bindings.length) {
       throw new Error(`webgpu backend: kernel ${spec.key} binds ${spec.bindings.length} buffers`);
@@ -263,6 +270,11 @@ export class GpuContext {
     return out;
   }
 
+  /** A stable small id for a GPU buffer (bind-group cache keys). */
+  idOf(b: GPUBuffer): number {
+    return this.bufId(b);
+  }
+
   private bufId(b: GPUBuffer): number {
     let id = this.bufIds.get(b);
     if (id === undefined) this.bufIds.set(b, id = this.nextBufId++);
@@ -274,9 +286,9 @@ export class GpuContext {
    * objects step after step, so a training loop reuses its groups. The cache is cleared when it
    * grows large (entries of destroyed buffers can never match again).
    */
-  private bindGroup(key: string, k: CompiledKernel, buffers: readonly GPUBuffer[]): GPUBindGroup {
+  private bindGroup(key: string, k: CompiledKernel, buffers: readonly BufRange[]): GPUBindGroup {
     let gk = key;
-    for (const b of buffers) gk += `|${this.bufId(b)}`;
+    for (const b of buffers) gk += `|${this.bufId(b.buffer)}@${b.offset}`;
     let g = this.groups.get(gk);
     if (g) return g;
     if (this.groups.size >= 8192) this.groups.clear();
@@ -284,7 +296,14 @@ export class GpuContext {
       binding: 0,
       resource: { buffer: this.arena, offset: 0, size: k.paramBytes },
     }];
-    buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b } }));
+    buffers.forEach((b, i) =>
+      entries.push({
+        binding: i + 1,
+        resource: b.size === undefined
+          ? { buffer: b.buffer }
+          : { buffer: b.buffer, offset: b.offset, size: b.size },
+      })
+    );
     g = this.device.createBindGroup({ layout: k.layout, entries });
     this.groups.set(gk, g);
     return g;

@@ -18,6 +18,7 @@ import type {
   MatmulParams,
   ReduceSumArgs,
 } from "../../backend.ts";
+import type { AnyBuf } from "./buffers.ts";
 import type { Grid } from "./context.ts";
 import type { KernelSpec } from "./kernel.ts";
 import { grid1d } from "./shape.ts";
@@ -41,9 +42,6 @@ import {
 
 /** Which kernels the backend runs (see the module comment). */
 export type KernelSet = "current" | "legacy";
-
-/** A buffer handle of either precision (the backend's Buf or HalfBuf). */
-export type AnyBuf = { readonly id: number; readonly numel: number };
 
 /** What the dispatcher needs from the backend. */
 export interface LinalgHost {

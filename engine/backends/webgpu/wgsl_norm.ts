@@ -172,7 +172,11 @@ export function bnBackwardPartialKernel(relu: boolean): KernelSpec {
   let rs = 1.0 / sqrt(Var[c] + u.eps);
   var sg = 0.0;
   var sgx = 0.0;
-  ${chunkLoop(`let gv = ${gradExpr(relu, "idx")}; sg = sg + gv; sgx = sgx + gv * (X[idx] - mean) * rs;`)}
+  ${
+      chunkLoop(
+        `let gv = ${gradExpr(relu, "idx")}; sg = sg + gv; sgx = sgx + gv * (X[idx] - mean) * rs;`,
+      )
+    }
   let a = wgSum(sg, lid);
   let b = wgSum(sgx, lid);
   if (lid == 0u) { Part[(c * u.chunks + ch) * 2u] = a; Part[(c * u.chunks + ch) * 2u + 1u] = b; }

@@ -22,7 +22,10 @@ import {
   chooseTileShape,
   TILE_SHAPES,
 } from "../../../engine/backends/webgpu/wgsl_tile_gemm.ts";
-import { gpuChecker, randn } from "./webgpu_util.ts";
+import { RefBackend } from "../../../engine/backends/ref.ts";
+import { LookAhead, SGD } from "../../../engine/optim/index.ts";
+import { parameter, tensor } from "../../../engine/tensor.ts";
+import { assertClose, gpuChecker, randn } from "./webgpu_util.ts";
 
 Deno.env.get("XDG_RUNTIME_DIR") ?? Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
 const probe = await probeWebGpu();
@@ -440,5 +443,55 @@ Deno.test({
     } finally {
       be.destroy();
     }
+  },
+});
+
+Deno.test({
+  name: "webgpu kernels: flat clip + SGD + LookAhead equals the per-tensor optimizer (ref)",
+  ...opts,
+  async fn() {
+    const shapes = [[5, 7], [13], [64], [3, 3]];
+    const run = async (be: Backend) => {
+      const ps = shapes.map((s, i) =>
+        parameter(tensor(be, randn(s.reduce((a, b) => a * b), 10 + i), s), `p${i}`)
+      );
+      const sgd = new SGD([
+        { params: [ps[0], ps[2]], lr: 0.1, momentum: 0.9, weightDecay: 1e-2 },
+        { params: [ps[1], ps[3]], lr: 0.05, momentum: 0.8, weightDecay: 0 },
+      ]);
+      const opt = new LookAhead(sgd, 0.5, 2);
+      const norms: number[] = [], dispatches: number[] = [];
+      for (let step = 0; step < 5; step++) {
+        ps.forEach((p, i) => {
+          // step 3: p3 gets no gradient (the flat path must fall back and skip it)
+          if (step === 3 && i === 3) return;
+          p.grad = tensor(be, randn(p.numel, 100 * step + i, -2, 2), p.shape).persist();
+        });
+        const d0 = be instanceof RefBackend ? 0 : (be as WebGpuBackend).counters().dispatches;
+        const sumsq = opt.clipAndStep(step % 2 === 0 ? 1.5 : 100);
+        if (!(be instanceof RefBackend)) {
+          dispatches.push((be as WebGpuBackend).counters().dispatches - d0);
+        }
+        norms.push((await sumsq.f32())[0]);
+        sumsq.dispose();
+        opt.zeroGrad();
+      }
+      const values = await Promise.all(ps.map((p) => p.f32()));
+      const flat = sgd.flat.length;
+      opt.dispose();
+      for (const p of ps) p.dispose();
+      return { norms, values, flat, dispatches };
+    };
+    const want = await run(new RefBackend());
+    await withGpu({}, async (_check, be) => {
+      const base = be.stats().liveBuffers;
+      const got = await run(be);
+      nodeAssert.strictEqual(got.flat, 2, "one arena per group");
+      // fill sumsq, 2 × sum of squares, 2 × fused clip + SGD (+ 2 LookAhead syncs on even steps)
+      nodeAssert.deepStrictEqual(got.dispatches.filter((_, s) => s !== 3), [5, 7, 5, 5]);
+      assertClose("‖g‖²", Float32Array.from(got.norms), Float32Array.from(want.norms));
+      got.values.forEach((v, i) => assertClose(`p${i}`, v, want.values[i]));
+      nodeAssert.strictEqual(be.stats().liveBuffers, base, "arenas released");
+    });
   },
 });
