@@ -99,6 +99,11 @@ export interface Backend {
   alloc(numel: number, dtype?: DType): Buf;
   free(buf: Buf): void;
   write(buf: Buf, data: Float32Array | Int32Array, offset?: number): void;
+  /**
+   * Reads a buffer back. The contents are captured when read() is called (after all work
+   * enqueued before it), so the buffer may be freed or reused as soon as read() returns its
+   * promise: callers can start a read and await it later (the trainer reads losses a step late).
+   */
   read(buf: Buf): Promise<Float32Array | Int32Array>;
   fill(buf: Buf, value: number, offset?: number, count?: number): void;
   /** Submits pending work and waits for it (webgpu); no-op for synchronous backends. */
