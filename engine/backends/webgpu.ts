@@ -73,6 +73,11 @@ export interface WebGpuOptions {
   gemmTile?: TileShape;
   /** Current set: split-K off (0) or forced to this many chunks (tests); default: by shape. */
   splitK?: number;
+  /**
+   * Submit recorded work every this many dispatches without waiting (0: only at flush / read).
+   * Default 256 on hardware adapters, 0 on software ones.
+   */
+  submitEvery?: number;
 }
 
 /**
@@ -103,6 +108,9 @@ export class WebGpuBackend implements Backend {
     opts: WebGpuOptions,
   ) {
     this.ctx = new GpuContext(device, opts.maxPooledBytes ?? 1 << 30);
+    // Hardware GPUs start on a long step while JS records the rest; software adapters run a
+    // submit on the CPU cores that record, so there it would only add overhead.
+    this.ctx.submitEvery = opts.submitEvery ?? (adapterInfo.isFallback ? 0 : 256);
     this.supportsF16 = adapterInfo.hasF16 && device.features.has("shader-f16");
     this.bufs = new BufferTable(this.ctx, opts.zeroOnAlloc ?? false);
     const prof = opts.gemmProfile ?? "auto";
@@ -600,8 +608,10 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
   if (!adapter) throw new Error("webgpu backend: no WebGPU adapter found");
   const hasF16 = adapter.features.has("shader-f16");
   const lim = adapter.limits;
+  // timestamp-query costs nothing until a profile is started (GpuContext.startProfile)
+  const wanted: GPUFeatureName[] = ["shader-f16", "timestamp-query"];
   const device = await adapter.requestDevice({
-    requiredFeatures: hasF16 ? ["shader-f16"] : [],
+    requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
     requiredLimits: {
       maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
       maxBufferSize: lim.maxBufferSize,
