@@ -33,6 +33,7 @@ import {
   type WebGpuBackend,
 } from "../../engine/backends/webgpu.ts";
 import { adapterIsFallback, adapterName } from "../../engine/backends/webgpu/adapter.ts";
+import { COOP_FEATURE } from "../../engine/backends/webgpu/coop.ts";
 import { TransformerDecoderLayer } from "../../engine/nn/index.ts";
 import * as ops from "../../engine/ops/index.ts";
 import { tidy } from "../../engine/scope.ts";
@@ -128,6 +129,10 @@ async function partAdapter(): Promise<number> {
       isFallbackAdapter: adapterIsFallback(adapter),
       features: [...adapter.features].sort(),
       shaderF16: adapter.features.has("shader-f16"),
+      subgroups: adapter.features.has("subgroups"),
+      cooperativeMatrix: adapter.features.has(COOP_FEATURE),
+      subgroupMinSize: (i as { subgroupMinSize?: number }).subgroupMinSize ?? null,
+      subgroupMaxSize: (i as { subgroupMaxSize?: number }).subgroupMaxSize ?? null,
       limits: {
         maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
         maxBufferSize: lim.maxBufferSize,
@@ -214,6 +219,7 @@ async function partMicro(p: Profile): Promise<void> {
       adapter: be.adapterInfo,
       profile: args.profile,
       supportsF16: be.supportsF16,
+      coop: be.coop,
       date: new Date().toISOString(),
       results: rows,
     });

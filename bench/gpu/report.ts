@@ -177,6 +177,12 @@ const lines = [
   }, shader-f16 ${adapter?.shaderF16 ?? "?"}, DENO_WEBGPU_BACKEND ${
     adapter?.env?.DENO_WEBGPU_BACKEND ?? "unset"
   })`,
+  `- subgroups ${adapter?.subgroups ?? "?"} (size ${adapter?.subgroupMinSize ?? "?"}..${
+    adapter?.subgroupMaxSize ?? "?"
+  }), timestamp-query ${adapter?.features?.includes("timestamp-query") ?? "?"}, ` +
+  `cooperative matrix (tensor cores) ${adapter?.cooperativeMatrix ?? "?"}: ${
+    coopLine(oursMicro?.coop)
+  }`,
   `- PyTorch: ${report.torch?.version ?? "not run"} on ${report.torch?.device ?? "?"} (CUDA ${
     report.torch?.cuda ?? "none"
   }; f32 is strict: TF32 off for matmul and cuDNN)`,
@@ -298,4 +304,15 @@ function profileLines(prof: Json): string[] {
   }
   out.push("");
   return out;
+}
+
+/** What the tensor-core self-test of the backend found (ours_micro.json "coop"). */
+function coopLine(coop: Json): string {
+  if (!coop) return "not used (feature absent or no f16)";
+  const vs = ((coop.variants ?? []) as Json[]).map((v) =>
+    `${v.T}×${v.T}·${v.RT}² ${v.trans.join("/")}`
+  );
+  return vs.length
+    ? `AMP products use ${vs.join(", ")} (subgroup ${coop.workgroup})`
+    : `no variant passed its self-test: ${((coop.notes ?? []) as string[]).slice(0, 3).join("; ")}`;
 }

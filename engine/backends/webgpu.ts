@@ -40,6 +40,7 @@ import { grid1d, MAX_RANK } from "./webgpu/shape.ts";
 import * as ew from "./webgpu/wgsl_elementwise.ts";
 import { type AnyBuf, BufferTable, type GpuBufEntry } from "./webgpu/buffers.ts";
 import { GpuLinalg, type KernelSet } from "./webgpu/linalg.ts";
+import { COOP_FEATURE, type CoopSupport, probeCoop } from "./webgpu/coop.ts";
 import type { TileShape } from "./webgpu/wgsl_tile_gemm.ts";
 import * as rd from "./webgpu/wgsl_reduce.ts";
 import * as bn from "./webgpu/wgsl_norm.ts";
@@ -78,6 +79,11 @@ export interface WebGpuOptions {
    * Default 256 on hardware adapters, 0 on software ones.
    */
   submitEvery?: number;
+  /**
+   * Tensor cores for f16 products (AMP) where the adapter has `wgpu-cooperative-matrix` and a
+   * variant passes the self-test at creation (default true; see webgpu/coop.ts).
+   */
+  coop?: boolean;
 }
 
 /**
@@ -100,12 +106,14 @@ export class WebGpuBackend implements Backend {
   private dummy: GPUBuffer;
   /** The kernel set in use. */
   readonly kernels: KernelSet;
+  /** Tensor-core variants verified at creation (null: none, or the adapter has no such feature). */
+  readonly coop: CoopSupport | null;
   private linalg: GpuLinalg;
 
   constructor(
     readonly device: GPUDevice,
     readonly adapterInfo: { name: string; isFallback: boolean; hasF16: boolean },
-    opts: WebGpuOptions,
+    opts: WebGpuOptions & { coopSupport?: CoopSupport | null },
   ) {
     this.ctx = new GpuContext(device, opts.maxPooledBytes ?? 1 << 30);
     // Hardware GPUs start on a long step while JS records the rest; software adapters run a
@@ -116,6 +124,7 @@ export class WebGpuBackend implements Backend {
     const prof = opts.gemmProfile ?? "auto";
     this.dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
     this.kernels = opts.kernels ?? "current";
+    this.coop = this.kernels === "current" && this.supportsF16 ? opts.coopSupport ?? null : null;
     const host = {
       run: this.run.bind(this),
       elemType: (b: AnyBuf) => (this.entry(b).dtype === "f16" ? "f16" as const : "f32" as const),
@@ -131,6 +140,7 @@ export class WebGpuBackend implements Backend {
       gemmBlock: opts.gemmBlock,
       tile: opts.gemmTile,
       splitK: opts.splitK,
+      coop: this.coop,
     });
   }
 
@@ -609,9 +619,10 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
   const hasF16 = adapter.features.has("shader-f16");
   const lim = adapter.limits;
   // timestamp-query costs nothing until a profile is started (GpuContext.startProfile)
-  const wanted: GPUFeatureName[] = ["shader-f16", "timestamp-query"];
+  const wanted = ["shader-f16", "timestamp-query"];
+  if (hasF16 && opts.coop !== false) wanted.push(COOP_FEATURE);
   const device = await adapter.requestDevice({
-    requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
+    requiredFeatures: wanted.filter((f) => adapter.features.has(f)) as GPUFeatureName[],
     requiredLimits: {
       maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
       maxBufferSize: lim.maxBufferSize,
@@ -619,9 +630,14 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
       maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
     },
   });
+  let coopSupport: CoopSupport | null = null;
+  if (device.features.has(COOP_FEATURE)) {
+    const info = adapter.info as GPUAdapterInfo & { subgroupMaxSize?: number };
+    coopSupport = await probeCoop(device, info.subgroupMaxSize || 32);
+  }
   return new WebGpuBackend(
     device,
     { name: adapterName(adapter), isFallback: adapterIsFallback(adapter), hasF16 },
-    opts,
+    { ...opts, coopSupport },
   );
 }

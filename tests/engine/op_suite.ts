@@ -307,8 +307,7 @@ export function opCases(): OpCase[] {
       { shape: [2], grad: false },
       { shape: [2], kind: "positive", grad: false },
     ],
-    run: ([x, g, b, rm, rv]) =>
-      ops.batchNorm2d(x, g, b, rm, rv, { training: false, relu: true }),
+    run: ([x, g, b, rm, rv]) => ops.batchNorm2d(x, g, b, rm, rv, { training: false, relu: true }),
     ref: ([x, g, b, rm, rv]) => reluOf(R.batchNormEval(x, g, b, rm, rv, 2, 2, 4, 1e-5)),
   });
   cases.push({

@@ -19,6 +19,7 @@ import type {
   ReduceSumArgs,
 } from "../../backend.ts";
 import type { AnyBuf } from "./buffers.ts";
+import { coopMatmulKernel, type CoopSupport, pickCoop } from "./coop.ts";
 import type { Grid } from "./context.ts";
 import type { KernelSpec } from "./kernel.ts";
 import { grid1d } from "./shape.ts";
@@ -65,6 +66,8 @@ export interface LinalgOptions {
   tile?: TileShape;
   /** Current set: force split-K off (0) or to this many chunks where the shape allows. */
   splitK?: number;
+  /** Verified tensor-core variants for f16 × f16 → f32 products (coop.ts), or null. */
+  coop?: CoopSupport | null;
 }
 
 const MAX_Z = 65535;
@@ -160,6 +163,7 @@ export class GpuLinalg {
       this.launch(spec, tileDims(t), [a, b, c], { M, N, K, kChunk: K, zCount: p.batch }, extra);
       return;
     }
+    if (ta === "f16" && tb === "f16" && tc === "f32" && this.coopMatmul(a, b, c, p)) return;
     const layout = {
       ...p,
       offsetA: p.offsetA ?? 0,
@@ -196,6 +200,25 @@ export class GpuLinalg {
       grid1d(Math.ceil(n / 256)),
     );
     this.host.free(part);
+  }
+
+  /** The tensor-core path for an AMP product when a verified variant fits; false otherwise. */
+  private coopMatmul(a: AnyBuf, b: AnyBuf, c: AnyBuf, p: MatmulParams): boolean {
+    const v = pickCoop(this.opts.coop ?? null, p);
+    const offs = [p.offsetA ?? 0, p.offsetB ?? 0, p.offsetC ?? 0, p.strideA, p.strideB, p.strideC];
+    if (!v || (p.alpha ?? 1) !== 1 || (p.beta ?? 0) !== 0 || offs.some((x) => x % 8 !== 0)) {
+      return false;
+    }
+    const spec = coopMatmulKernel(v.T, v.RT, p.transA, p.transB, this.opts.coop!.workgroup);
+    const side = v.RT * v.T;
+    this.launch(spec, { BM: side, BN: side }, [a, b, c], {
+      M: p.M,
+      N: p.N,
+      K: p.K,
+      kChunk: p.K,
+      zCount: p.batch,
+    }, offs.slice(3).concat(offs.slice(0, 3)));
+    return true;
   }
 
   private convParams(p: Conv2dParams, flag: number): number[] {

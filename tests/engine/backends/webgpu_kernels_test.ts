@@ -5,7 +5,8 @@
  * and filter gradient, f16 operands, every stride phase of the data gradient (including phases
  * without taps or pixels), 1×1 convolutions as matmuls (vec4 and not), batch norm over image
  * chunks with large and small feature maps, fused ReLU; plus the kernel-choice functions, the
- * legacy set, per-dispatch profiling and chunked submission. Skipped without an adapter.
+ * legacy set, per-dispatch profiling, chunked submission, the flat optimizer and (on adapters
+ * with wgpu-cooperative-matrix) the tensor-core products. Skipped without an adapter.
  */
 import nodeAssert from "node:assert";
 import type { Backend, Buf, Conv2dParams } from "../../../engine/backend.ts";
@@ -15,6 +16,7 @@ import {
   type WebGpuBackend,
   type WebGpuOptions,
 } from "../../../engine/backends/webgpu.ts";
+import { COOP_FEATURE, pickCoop, probeCoop } from "../../../engine/backends/webgpu/coop.ts";
 import { convPhases } from "../../../engine/backends/webgpu/wgsl_conv.ts";
 import { bnChunks } from "../../../engine/backends/webgpu/wgsl_norm.ts";
 import {
@@ -493,5 +495,90 @@ Deno.test({
       got.values.forEach((v, i) => assertClose(`p${i}`, v, want.values[i]));
       nodeAssert.strictEqual(be.stats().liveBuffers, base, "arenas released");
     });
+  },
+});
+
+const coopAdapter = !ignore &&
+  ((await navigator.gpu.requestAdapter())?.features.has(COOP_FEATURE) ?? false);
+
+Deno.test({
+  name: "webgpu kernels: tensor-core AMP products (adapters with wgpu-cooperative-matrix)",
+  ignore: !coopAdapter,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const be = await createWebGpuBackend();
+    try {
+      console.log(`coop self-test: ${JSON.stringify(be.coop)}`);
+      for (const v of be.coop?.variants ?? []) {
+        for (const tr of v.trans) {
+          const side = v.RT * v.T, M = 2 * side, N = 3 * side, K = 5 * v.T;
+          const transA = tr[0] === "t", transB = tr[1] === "t";
+          const A = randn(M * K, 1), B = randn(K * N, 2);
+          const a = be.alloc(M * K), b = be.alloc(K * N), c = be.alloc(M * N);
+          be.write(a, A);
+          be.write(b, B);
+          const a16 = be.allocF16(M * K), b16 = be.allocF16(K * N);
+          be.castToF16(a, a16, M * K);
+          be.castToF16(b, b16, K * N);
+          const p = { batch: 1, M, N, K, transA, transB, strideA: 0, strideB: 0, strideC: 0 };
+          be.ctx.startProfile();
+          be.matmul(a16, b16, c, p);
+          const kernels = (await be.ctx.stopProfile()).map((t) => t.kernel);
+          nodeAssert.ok(kernels[0].startsWith("coop_mm:"), kernels.join(","));
+          const got = await be.read(c);
+          for (let i = 0; i < M; i++) {
+            for (let j = 0; j < N; j++) {
+              let s = 0;
+              for (let k = 0; k < K; k++) {
+                s += (transA ? A[k * M + i] : A[i * K + k]) *
+                  (transB ? B[j * K + k] : B[k * N + j]);
+              }
+              nodeAssert.ok(Math.abs(got[i * N + j] - s) < 0.05, `${tr} [${i},${j}]`);
+            }
+          }
+          for (const x of [a, b, c, a16, b16]) be.free(x);
+        }
+      }
+    } finally {
+      be.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu kernels: the tensor-core self-test rejects what does not compile; variant choice",
+  ignore: ignore || coopAdapter,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const adapter = (await navigator.gpu.requestAdapter())!;
+    const device = await adapter.requestDevice({
+      requiredFeatures: adapter.features.has("shader-f16") ? ["shader-f16"] : [],
+    });
+    try {
+      const s = await probeCoop(device, 32);
+      nodeAssert.strictEqual(s.variants.length, 0);
+      nodeAssert.strictEqual(s.notes.length, 16, s.notes.join("\n"));
+      nodeAssert.ok(s.notes.every((n) => n.includes("does not compile")), s.notes[0]);
+    } finally {
+      device.destroy();
+    }
+    const support = {
+      workgroup: 32,
+      notes: [],
+      variants: [{ T: 16 as const, RT: 2 as const, trans: ["nn", "nt"] }, {
+        T: 16 as const,
+        RT: 1 as const,
+        trans: ["nn", "nt", "tn"],
+      }],
+    };
+    const q = (M: number, N: number, K: number, transA = false, transB = false) =>
+      pickCoop(support, { M, N, K, transA, transB });
+    nodeAssert.strictEqual(q(64, 64, 32)?.RT, 2);
+    nodeAssert.strictEqual(q(48, 64, 32)?.RT, 1); // 48 is not a multiple of 32
+    nodeAssert.strictEqual(q(64, 64, 24), null); // K not a multiple of 16
+    nodeAssert.strictEqual(q(64, 64, 32, true, false)?.RT, 1); // "tn" only verified at RT 1
+    nodeAssert.strictEqual(q(64, 64, 32, true, true), null);
   },
 });
