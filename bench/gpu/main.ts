@@ -220,6 +220,7 @@ async function partMicro(p: Profile): Promise<void> {
       profile: args.profile,
       supportsF16: be.supportsF16,
       coop: be.coop,
+      subgroups: { used: be.subgroups, note: be.subgroupNote },
       date: new Date().toISOString(),
       results: rows,
     });

@@ -179,6 +179,8 @@ const lines = [
   })`,
   `- subgroups ${adapter?.subgroups ?? "?"} (size ${adapter?.subgroupMinSize ?? "?"}..${
     adapter?.subgroupMaxSize ?? "?"
+  }; batch norm uses subgroupAdd: ${oursMicro?.subgroups?.used ?? "?"}${
+    oursMicro?.subgroups?.note ? ` — ${oursMicro.subgroups.note}` : ""
   }), timestamp-query ${adapter?.features?.includes("timestamp-query") ?? "?"}, ` +
   `cooperative matrix (tensor cores) ${adapter?.cooperativeMatrix ?? "?"}: ${
     coopLine(oursMicro?.coop)

@@ -43,7 +43,7 @@ import { GpuLinalg, type KernelSet } from "./webgpu/linalg.ts";
 import { COOP_FEATURE, type CoopSupport, probeCoop } from "./webgpu/coop.ts";
 import type { TileShape } from "./webgpu/wgsl_tile_gemm.ts";
 import * as rd from "./webgpu/wgsl_reduce.ts";
-import * as bn from "./webgpu/wgsl_norm.ts";
+import { GpuNorm } from "./webgpu/norm.ts";
 
 export { probeWebGpu, type WebGpuProbe } from "./webgpu/adapter.ts";
 
@@ -109,6 +109,9 @@ export class WebGpuBackend implements Backend {
   /** Tensor-core variants verified at creation (null: none, or the adapter has no such feature). */
   readonly coop: CoopSupport | null;
   private linalg: GpuLinalg;
+  private norm: GpuNorm;
+  /** Why the subgroup batch-norm kernels are not used (null when they are, or never tried). */
+  subgroupNote: string | null = null;
 
   constructor(
     readonly device: GPUDevice,
@@ -134,6 +137,14 @@ export class WebGpuBackend implements Backend {
       dummy: this.dummy,
     };
     if (this.kernels === "current") this.allocFlat = (sizes) => this.bufs.allocFlat(sizes);
+    this.norm = new GpuNorm({
+      ...host,
+      write: (b, d) => this.write(b, d),
+      read: (b) => this.read(b),
+      flush: () => this.flush(),
+      unary: this.unary.bind(this),
+      unaryBackward: this.unaryBackward.bind(this),
+    }, this.kernels === "legacy");
     this.linalg = new GpuLinalg(host, {
       kernels: this.kernels,
       cpuTiling: prof === "cpu" || (prof === "auto" && adapterInfo.isFallback),
@@ -142,6 +153,17 @@ export class WebGpuBackend implements Backend {
       splitK: opts.splitK,
       coop: this.coop,
     });
+  }
+
+  /** Tries the subgroupAdd batch-norm kernels (device with `subgroups`); see GpuNorm. */
+  async useSubgroups(): Promise<boolean> {
+    this.subgroupNote = await this.norm.checkSubgroups();
+    return this.subgroupNote === null;
+  }
+
+  /** True when batch norm's partial sums use subgroupAdd. */
+  get subgroups(): boolean {
+    return this.norm.subgroups;
   }
 
   /** Submission/dispatch counters and pool figures (diagnostics and batching tests). */
@@ -451,77 +473,16 @@ export class WebGpuBackend implements Backend {
     );
   }
 
-  batchNormStats({ x, mean, variance, N, C, HW }: BatchNormStatsArgs): void {
-    if (C === 0) return;
-    if (this.kernels === "legacy" || N * HW === 0) {
-      this.run(rd.batchNormStatsKernel(), [x, mean, variance], [N, C, HW], grid1d(C));
-      return;
-    }
-    const { perChunk, chunks } = bn.bnChunks(N, C);
-    const shape = [N, C, HW, perChunk, chunks];
-    const part = this.alloc(2 * C * chunks);
-    this.run(bn.bnPartialStatsKernel(), [x, part], shape, grid1d(C * chunks));
-    this.run(bn.bnFinalizeStatsKernel(), [part, mean, variance], shape, grid1d(Math.ceil(C / 256)));
-    this.free(part);
+  batchNormStats(a: BatchNormStatsArgs): void {
+    this.norm.stats(a);
   }
 
   batchNormApply(a: BatchNormApplyArgs): void {
-    const { x, mean, variance, gamma, beta, y, N, C, HW, eps, relu } = a;
-    const n = N * C * HW;
-    if (n === 0) return;
-    const bufs = [x, mean, variance, gamma, beta, y];
-    if (this.kernels === "legacy") {
-      this.run(ew.batchNormApplyKernel(), bufs, [n, C, HW, eps], grid1d(Math.ceil(n / 256)));
-      if (relu) this.unary("relu", y, y, n);
-      return;
-    }
-    this.run(bn.bnApplyKernel(!!relu), bufs, [n, C, HW, eps], grid1d(Math.ceil(n / 1024)));
+    this.norm.apply(a);
   }
 
   batchNormBackward(a: BatchNormBackwardArgs): void {
-    const { x, mean, variance, gamma, dy, dx, dgamma, dbeta, N, C, HW, eps, reluOut } = a;
-    const n = N * C * HW;
-    if (C === 0) return;
-    if (this.kernels === "legacy" || n === 0) {
-      let g = dy;
-      if (reluOut) {
-        g = this.alloc(n);
-        this.unaryBackward({ op: "relu", x: reluOut, dy, dx: g, n });
-      }
-      this.run(
-        rd.batchNormBackwardKernel(),
-        [x, mean, variance, gamma, g, dx, dgamma, dbeta],
-        [N, C, HW, eps],
-        grid1d(C),
-      );
-      if (g !== dy) this.free(g);
-      return;
-    }
-    const relu = reluOut !== undefined;
-    const r = reluOut ?? this.dummy;
-    const { perChunk, chunks } = bn.bnChunks(N, C);
-    const shape = [N, C, HW, perChunk, chunks];
-    const part = this.alloc(2 * C * chunks), coef = this.alloc(2 * C);
-    this.run(
-      bn.bnBackwardPartialKernel(relu),
-      [x, mean, variance, dy, r, part],
-      [...shape, eps],
-      grid1d(C * chunks),
-    );
-    this.run(
-      bn.bnBackwardFinalizeKernel(),
-      [part, dgamma, dbeta, coef],
-      shape,
-      grid1d(Math.ceil(C / 256)),
-    );
-    this.run(
-      bn.bnBackwardDxKernel(relu),
-      [x, mean, variance, gamma, dy, r, coef, dx],
-      [n, C, HW, eps],
-      grid1d(Math.ceil(n / 1024)),
-    );
-    this.free(part);
-    this.free(coef);
+    this.norm.backward(a);
   }
 
   private poolParams(p: Pool2dParams, n: number): number[] {
@@ -619,7 +580,7 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
   const hasF16 = adapter.features.has("shader-f16");
   const lim = adapter.limits;
   // timestamp-query costs nothing until a profile is started (GpuContext.startProfile)
-  const wanted = ["shader-f16", "timestamp-query"];
+  const wanted = ["shader-f16", "timestamp-query", "subgroups"];
   if (hasF16 && opts.coop !== false) wanted.push(COOP_FEATURE);
   const device = await adapter.requestDevice({
     requiredFeatures: wanted.filter((f) => adapter.features.has(f)) as GPUFeatureName[],
@@ -635,9 +596,11 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
     const info = adapter.info as GPUAdapterInfo & { subgroupMaxSize?: number };
     coopSupport = await probeCoop(device, info.subgroupMaxSize || 32);
   }
-  return new WebGpuBackend(
+  const be = new WebGpuBackend(
     device,
     { name: adapterName(adapter), isFallback: adapterIsFallback(adapter), hasF16 },
     { ...opts, coopSupport },
   );
+  if (device.features.has("subgroups") && be.kernels === "current") await be.useSubgroups();
+  return be;
 }

@@ -1,6 +1,7 @@
 /**
  * Batch norm for the "current" kernel set, over x viewed as [N, C, HW]:
- * - statistics in two kernels: workgroups over (channel, chunk of images) each reduce their chunk
+ * - statistics in two kernels (partial sums with subgroupAdd where the device has subgroups and
+ *   the backend's self-test passed): workgroups over (channel, chunk of images) each reduce their chunk
  *   exactly (sum, then the sum of squared deviations from the chunk mean, re-read from cache),
  *   then one thread per channel merges the chunks (Chan's pairwise formula), so thousands of
  *   workgroups share the work that one workgroup per channel did before;
@@ -53,12 +54,37 @@ fn wgSum(v: f32, lid: u32) -> f32 {
 }`;
 
 /**
- * Opening of a (channel, chunk) workgroup: c, ch, the image range [i0, i1), the thread's lane
- * (io, j0), `per`, `jstep`, `inLane` and the element count `cnt` of the chunk.
+ * The same sum with subgroupAdd (devices with the `subgroups` feature): one partial per
+ * subgroup in shared memory, then every thread adds those in order (fixed order, one barrier
+ * pair instead of eight).
  */
-const CHUNK_MAIN = `${WG_SUM}
+const SG_SUM = `
+var<private> sgid: u32;
+var<private> sgsize: u32;
+var<workgroup> red: array<f32, 256>;
+fn wgSum(v: f32, lid: u32) -> f32 {
+  let s = subgroupAdd(v);
+  if (sgid == 0u) { red[lid / sgsize] = s; }
+  workgroupBarrier();
+  var t = 0.0;
+  for (var i = 0u; i < 256u / sgsize; i = i + 1u) { t = t + red[i]; }
+  workgroupBarrier();
+  return t;
+}`;
+
+/**
+ * Opening of a (channel, chunk) workgroup: c, ch, the image range [i0, i1), the thread's lane
+ * (io, j0), `per`, `jstep`, `inLane` and the element count `cnt` of the chunk. With `sg` the sums
+ * use subgroupAdd (the subgroup builtins are copied to module scope for wgSum).
+ */
+function chunkMain(sg: boolean): string {
+  const builtins = sg
+    ? `${WG_BUILTINS}, @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32`
+    : WG_BUILTINS;
+  return `${sg ? SG_SUM : WG_SUM}
 @compute @workgroup_size(256)
-fn main(${WG_BUILTINS}) {
+fn main(${builtins}) {
+  ${sg ? "sgid = sgi; sgsize = sgs;" : ""}
   let g = ${FLAT_WG};
   if (g >= u.C * u.chunks) { return; }
   let c = g % u.C;
@@ -71,6 +97,7 @@ fn main(${WG_BUILTINS}) {
   let j0 = lid % u.HW;
   let jstep = select(u.HW, 256u, u.HW >= 256u);
   let cnt = f32((i1 - i0) * u.HW);`;
+}
 
 /** Loop over this thread's elements of the chunk; `idx` is the element's flat index. */
 function chunkLoop(body: string): string {
@@ -83,11 +110,12 @@ function chunkLoop(body: string): string {
 }
 
 /** Partial statistics Part[(c·chunks + ch)·2 + {0, 1}] = (chunk sum, chunk Σ(x − chunk mean)²). */
-export function bnPartialStatsKernel(): KernelSpec {
-  return cached("bn2_partial_stats", () => ({
+export function bnPartialStatsKernel(sg = false): KernelSpec {
+  return cached(`bn2_partial_stats${sg ? ":sg" : ""}`, () => ({
     params: SHAPE_PARAMS,
     bindings: [ro("X"), rw("Part")],
-    body: `${CHUNK_MAIN}
+    enables: sg ? ["subgroups"] : undefined,
+    body: `${chunkMain(sg)}
   var s = 0.0;
   ${chunkLoop("s = s + X[idx];")}
   let sum = wgSum(s, lid);
@@ -163,11 +191,12 @@ function gradExpr(relu: boolean, i: string): string {
 }
 
 /** Backward partials Part[(c·chunks + ch)·2 + {0, 1}] = (Σ g, Σ g·x̂) with g the (masked) dy. */
-export function bnBackwardPartialKernel(relu: boolean): KernelSpec {
-  return cached(`bn2_bwd_partial:${relu ? "relu" : "id"}`, () => ({
+export function bnBackwardPartialKernel(relu: boolean, sg = false): KernelSpec {
+  return cached(`bn2_bwd_partial:${relu ? "relu" : "id"}${sg ? ":sg" : ""}`, () => ({
     params: [...SHAPE_PARAMS, ["eps", "f32"]],
     bindings: [ro("X"), ro("Mean"), ro("Var"), ro("DY"), ro("R"), rw("Part")],
-    body: `${CHUNK_MAIN}
+    enables: sg ? ["subgroups"] : undefined,
+    body: `${chunkMain(sg)}
   let mean = Mean[c];
   let rs = 1.0 / sqrt(Var[c] + u.eps);
   var sg = 0.0;

@@ -582,3 +582,24 @@ Deno.test({
     nodeAssert.strictEqual(q(64, 64, 32, true, true), null);
   },
 });
+
+Deno.test({
+  name: "webgpu kernels: subgroup batch norm is used only when its self-test passes",
+  ...opts,
+  async fn() {
+    const be = await createWebGpuBackend({ gemmProfile: "gpu" });
+    try {
+      const hasSubgroups = be.device.features.has("subgroups");
+      const ok = await be.useSubgroups();
+      nodeAssert.strictEqual(be.subgroups, ok);
+      if (!hasSubgroups) {
+        nodeAssert.strictEqual(ok, false);
+        nodeAssert.match(be.subgroupNote ?? "", /subgroup kernels failed/);
+      }
+      // either way batch norm still agrees with the reference afterwards
+      await checkBatchNorm(gpuChecker(() => Promise.resolve(be)).check, 3, 2, 300, 9);
+    } finally {
+      be.destroy();
+    }
+  },
+});
