@@ -13,6 +13,7 @@
  */
 import { assembleWgsl, type KernelSpec, ro, rw } from "./kernel.ts";
 import { GEMM_COMMON_PARAMS } from "./wgsl_gemm.ts";
+import { MATMUL_LAYOUT_PARAMS } from "./wgsl_linalg.ts";
 
 /** The adapter feature (Deno's name for wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX). */
 export const COOP_FEATURE = "wgpu-cooperative-matrix";
@@ -31,15 +32,6 @@ export interface CoopSupport {
   variants: CoopVariant[];
   notes: string[];
 }
-
-const PARAMS = [
-  ["strideA", "u32"],
-  ["strideB", "u32"],
-  ["strideC", "u32"],
-  ["offA", "u32"],
-  ["offB", "u32"],
-  ["offC", "u32"],
-] as const;
 
 const memo = new Map<string, KernelSpec>();
 
@@ -92,7 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>) {
 }`;
   spec = {
     key,
-    params: [...GEMM_COMMON_PARAMS, ...PARAMS],
+    params: [...GEMM_COMMON_PARAMS, ...MATMUL_LAYOUT_PARAMS],
     bindings: [ro("A", "f16"), ro("B", "f16"), rw("C")],
     body,
     enables: ["f16", "wgpu_cooperative_matrix"],

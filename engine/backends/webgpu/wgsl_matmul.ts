@@ -5,7 +5,7 @@
  * kernel that sums them and applies alpha/beta).
  */
 import { type KernelSpec, ro, rw } from "./kernel.ts";
-import type { MatmulElem } from "./wgsl_linalg.ts";
+import { MATMUL_PARAMS, type MatmulElem } from "./wgsl_linalg.ts";
 import type { TileGemmSource } from "./wgsl_tile_gemm.ts";
 
 /** Which operands are bound as vec4 arrays (aligned), see `matmulAlignment`. */
@@ -42,17 +42,6 @@ export function matmulAlignment(p: MatmulLayout): MatmulAlign {
     c4: q(p.N, p.offsetC, p.strideC),
   };
 }
-
-const MATMUL_PARAMS = [
-  ["strideA", "u32"],
-  ["strideB", "u32"],
-  ["strideC", "u32"],
-  ["offA", "u32"],
-  ["offB", "u32"],
-  ["offC", "u32"],
-  ["alpha", "f32"],
-  ["beta", "f32"],
-] as const;
 
 /** Scalar element `i` of a binding declared scalar or vec4. */
 function elem(name: string, vec: boolean, i: string): string {

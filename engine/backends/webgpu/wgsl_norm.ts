@@ -15,6 +15,7 @@
  * has a fixed order for a given shape (deterministic).
  */
 import { FLAT_WG, type KernelSpec, ro, rw, WG_BUILTINS } from "./kernel.ts";
+import { WG_SUM } from "./wgsl_reduce.ts";
 
 const memo = new Map<string, KernelSpec>();
 function cached(key: string, make: () => Omit<KernelSpec, "key">): KernelSpec {
@@ -37,21 +38,6 @@ const SHAPE_PARAMS = [
   ["perChunk", "u32"],
   ["chunks", "u32"],
 ] as const;
-
-/** Shared-memory sum over 256 threads (tree, fixed order). */
-const WG_SUM = `
-var<workgroup> red: array<f32, 256>;
-fn wgSum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}`;
 
 /**
  * The same sum with subgroupAdd (devices with the `subgroups` feature): one partial per

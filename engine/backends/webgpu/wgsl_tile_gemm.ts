@@ -13,7 +13,7 @@
  * Grid: x = N tiles, y = M tiles, z = batch (or K-chunk index when split).
  */
 import type { KernelSpec } from "./kernel.ts";
-import { GEMM_COMMON_PARAMS, type GemmSource } from "./wgsl_gemm.ts";
+import { accessors, type GemmSource, gemmSpec, tileEntry } from "./wgsl_gemm.ts";
 
 /** A GEMM source that can also load/store four elements at once along its contiguous axes. */
 export interface TileGemmSource extends GemmSource {
@@ -218,12 +218,9 @@ function buildTileGemm(key: string, src: TileGemmSource, s: TileShape, split: bo
   const body = `
 var<workgroup> As: array<vec4<f32>, ${2 * tileA}>;
 var<workgroup> Bs: array<vec4<f32>, ${2 * tileB}>;
-${src.helpers ?? ""}
-fn loadA(z: u32, m: u32, k: u32) -> f32 { ${src.loadA} }
-fn loadB(z: u32, k: u32, n: u32) -> f32 { ${src.loadB} }
+${accessors(src)}
 fn loadA4(z: u32, m: u32, k: u32) -> vec4<f32> { ${loadA4} }
 fn loadB4(z: u32, k: u32, n: u32) -> vec4<f32> { ${loadB4} }
-fn storeC(z: u32, m: u32, n: u32, v: f32) { ${src.storeC} }
 ${src.storeC4 ? `fn storeC4(z: u32, m: u32, n: u32, v: vec4<f32>) { ${src.storeC4} }` : ""}
 fn fetchA(z: u32, m0: u32, k0: u32, kEnd: u32, e: u32) -> vec4<f32> {
   ${fetchA}
@@ -237,14 +234,7 @@ fn fetchB(z: u32, n0: u32, k0: u32, kEnd: u32, e: u32) -> vec4<f32> {
 fn putB(buf: u32, e: u32, v: vec4<f32>) {
   ${putB}
 }
-@compute @workgroup_size(${WX}, ${WY}, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let tx = lid3.x;
-  let ty = lid3.y;
-  let m0 = wid.y * ${BM}u;
-  let n0 = wid.x * ${BN}u;
-  let z = wid.z + u.zBase;
+${tileEntry(WX, WY, BM, BN)}
   ${kRange}
   let nT = (kEnd - kBeg + ${BK - 1}u) / ${BK}u;
   ${acc.join("\n  ")}
@@ -279,11 +269,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   ${stores.join("\n  ")}
 }`;
-  return {
-    key,
-    params: [...GEMM_COMMON_PARAMS, ...src.params],
-    bindings: src.bindings,
-    body,
-    enables: src.enables,
-  };
+  return gemmSpec(key, src, body);
 }
