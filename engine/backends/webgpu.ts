@@ -40,7 +40,7 @@ import { grid1d, MAX_RANK } from "./webgpu/shape.ts";
 import * as ew from "./webgpu/wgsl_elementwise.ts";
 import { type AnyBuf, BufferTable, type GpuBufEntry } from "./webgpu/buffers.ts";
 import { GpuLinalg, type KernelSet } from "./webgpu/linalg.ts";
-import { COOP_FEATURE, type CoopSupport, probeCoop } from "./webgpu/coop.ts";
+import { COOP_FEATURE, type CoopSupport, probeCoopOnce } from "./webgpu/coop.ts";
 import type { TileShape } from "./webgpu/wgsl_tile_gemm.ts";
 import * as rd from "./webgpu/wgsl_reduce.ts";
 import { GpuNorm } from "./webgpu/norm.ts";
@@ -76,7 +76,7 @@ export interface WebGpuOptions {
   splitK?: number;
   /**
    * Submit recorded work every this many dispatches without waiting (0: only at flush / read).
-   * Default 256 on hardware adapters, 0 on software ones.
+   * Default 256 on hardware adapters with the current kernels, else 0.
    */
   submitEvery?: number;
   /**
@@ -121,7 +121,9 @@ export class WebGpuBackend implements Backend {
     this.ctx = new GpuContext(device, opts.maxPooledBytes ?? 1 << 30);
     // Hardware GPUs start on a long step while JS records the rest; software adapters run a
     // submit on the CPU cores that record, so there it would only add overhead.
-    this.ctx.submitEvery = opts.submitEvery ?? (adapterInfo.isFallback ? 0 : 256);
+    // The legacy set keeps its one-submit-per-step behaviour (the "before" of bench/gpu).
+    this.ctx.submitEvery = opts.submitEvery ??
+      (adapterInfo.isFallback || opts.kernels === "legacy" ? 0 : 256);
     this.supportsF16 = adapterInfo.hasF16 && device.features.has("shader-f16");
     this.bufs = new BufferTable(this.ctx, opts.zeroOnAlloc ?? false);
     const prof = opts.gemmProfile ?? "auto";
@@ -159,6 +161,12 @@ export class WebGpuBackend implements Backend {
   async useSubgroups(): Promise<boolean> {
     this.subgroupNote = await this.norm.checkSubgroups();
     return this.subgroupNote === null;
+  }
+
+  /** Applies an earlier self-test's verdict (null: passed) without running it again. */
+  acceptSubgroups(note: string | null): void {
+    this.subgroupNote = note;
+    this.norm.subgroups = note === null;
   }
 
   /** True when batch norm's partial sums use subgroupAdd. */
@@ -568,6 +576,9 @@ export class WebGpuBackend implements Backend {
   }
 }
 
+/** Subgroup self-test results by adapter name (null: passed). */
+const subgroupVerdicts = new Map<string, string | null>();
+
 /** Creates the webgpu backend on the default adapter; throws when WebGPU is unavailable. */
 export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<WebGpuBackend> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
@@ -594,13 +605,23 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
   let coopSupport: CoopSupport | null = null;
   if (device.features.has(COOP_FEATURE)) {
     const info = adapter.info as GPUAdapterInfo & { subgroupMaxSize?: number };
-    coopSupport = await probeCoop(device, info.subgroupMaxSize || 32);
+    coopSupport = await probeCoopOnce(gpu, adapterName(adapter), {
+      powerPreference: opts.powerPreference,
+      workgroup: info.subgroupMaxSize || 32,
+    });
   }
   const be = new WebGpuBackend(
     device,
     { name: adapterName(adapter), isFallback: adapterIsFallback(adapter), hasF16 },
     { ...opts, coopSupport },
   );
-  if (device.features.has("subgroups") && be.kernels === "current") await be.useSubgroups();
+  if (device.features.has("subgroups") && be.kernels === "current") {
+    // the self-test once per adapter and process; later backends take its verdict
+    const name = adapterName(adapter);
+    if (!subgroupVerdicts.has(name)) {
+      await be.useSubgroups();
+      subgroupVerdicts.set(name, be.subgroupNote);
+    } else be.acceptSubgroups(subgroupVerdicts.get(name)!);
+  }
   return be;
 }

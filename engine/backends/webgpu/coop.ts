@@ -234,3 +234,33 @@ async function checkVariant(
     for (const b of bufs) b.destroy();
   }
 }
+
+const probed = new Map<string, Promise<CoopSupport>>();
+
+/**
+ * probeCoop on a device of its own (a fresh adapter), once per adapter name and process: a
+ * variant that misbehaves can at worst lose that throwaway device, never the backend's.
+ */
+export function probeCoopOnce(
+  gpu: GPU,
+  adapterName: string,
+  opts: { powerPreference?: GPUPowerPreference; workgroup: number },
+): Promise<CoopSupport> {
+  let p = probed.get(adapterName);
+  if (!p) {
+    p = (async () => {
+      const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+      if (!adapter) return { workgroup: opts.workgroup, variants: [], notes: ["no adapter"] };
+      const device = await adapter.requestDevice({
+        requiredFeatures: ["shader-f16", COOP_FEATURE as GPUFeatureName],
+      });
+      try {
+        return await probeCoop(device, opts.workgroup);
+      } finally {
+        device.destroy();
+      }
+    })();
+    probed.set(adapterName, p);
+  }
+  return p;
+}
