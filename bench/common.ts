@@ -1,5 +1,8 @@
-/** Small helpers the benchmarks share: deterministic inputs and plain matmul parameters. */
-import type { MatmulParams } from "../engine/backend.ts";
+/**
+ * Small helpers the benchmarks share: deterministic inputs, plain matmul parameters, and the
+ * shape label and FLOPs of a Backend call (for per-call and per-kernel profiles).
+ */
+import type { Conv2dParams, MatmulParams } from "../engine/backend.ts";
 
 /** Deterministic values in [-0.5, 0.5) from an LCG: the same stream for every run and backend. */
 export function uniformValues(n: number, seed: number): Float32Array {
@@ -25,4 +28,26 @@ export function squareMatmulParams(n: number): MatmulParams {
     strideB: 0,
     strideC: 0,
   };
+}
+
+/**
+ * The shape label and multiply-add FLOPs (×2) of a Backend method call: matmul and the three
+ * convolutions; other methods get { shape: null, flops: 0 }.
+ */
+export function callShape(op: string, args: unknown[]): { shape: string | null; flops: number } {
+  if (op === "matmul") {
+    const p = args[3] as MatmulParams;
+    return {
+      shape: `b${p.batch} ${p.M}x${p.N}x${p.K}${p.transA ? " tA" : ""}${p.transB ? " tB" : ""}`,
+      flops: 2 * p.batch * p.M * p.N * p.K,
+    };
+  }
+  if (op.startsWith("conv2d")) {
+    const p = (args[0] as { geom: Conv2dParams }).geom;
+    return {
+      shape: `N${p.N} ${p.C}->${p.O} ${p.KH}x${p.KW}/${p.stride} ${p.H}x${p.W}`,
+      flops: 2 * p.N * p.O * p.OH * p.OW * p.C * p.KH * p.KW,
+    };
+  }
+  return { shape: null, flops: 0 };
 }

@@ -99,6 +99,11 @@ export interface Backend {
   alloc(numel: number, dtype?: DType): Buf;
   free(buf: Buf): void;
   write(buf: Buf, data: Float32Array | Int32Array, offset?: number): void;
+  /**
+   * Reads a buffer back. The contents are captured when read() is called (after all work
+   * enqueued before it), so the buffer may be freed or reused as soon as read() returns its
+   * promise: callers can start a read and await it later (the trainer reads losses a step late).
+   */
   read(buf: Buf): Promise<Float32Array | Int32Array>;
   fill(buf: Buf, value: number, offset?: number, count?: number): void;
   /** Submits pending work and waits for it (webgpu); no-op for synchronous backends. */
@@ -106,6 +111,15 @@ export interface Backend {
   /** Live allocation counters, for leak tests. */
   stats(): { liveBuffers: number; liveBytes: number; pooledBytes: number };
   destroy(): void;
+
+  /**
+   * Optional (webgpu): one device allocation holding buffers of `sizes` elements back to back
+   * (`parts`, used like any Buf) and `whole`, one f32 Buf over all of them with zero padding
+   * between parts, so an optimizer can update many parameters with one kernel. Free `whole` and
+   * every part to release it. `maxFlatNumel` bounds whole's size.
+   */
+  allocFlat?(sizes: readonly number[]): FlatBuf;
+  readonly maxFlatNumel?: number;
 
   // ---- dense linear algebra ----
   matmul(a: Buf, b: Buf, c: Buf, p: MatmulParams): void;
@@ -144,9 +158,12 @@ export interface Backend {
   layerNormBackward(a: LayerNormBackwardArgs): void;
   /** Per-channel mean and biased variance of x [N,C,HW] into mean/variance [C]. */
   batchNormStats(a: BatchNormStatsArgs): void;
-  /** y = (x - mean) * rstd(variance, eps) * gamma + beta, per channel. */
+  /** y = (x - mean) * rstd(variance, eps) * gamma + beta, per channel (then ReLU if `relu`). */
   batchNormApply(a: BatchNormApplyArgs): void;
-  /** Training-mode backward (batch statistics); writes dx, accumulates dgamma/dbeta. */
+  /**
+   * Training-mode backward (batch statistics); writes dx, accumulates dgamma/dbeta. With
+   * `reluOut` (the output of a ReLU-fused apply) dy only passes where reluOut > 0.
+   */
   batchNormBackward(a: BatchNormBackwardArgs): void;
   /** Max pool; argmax (i32, index into the input plane) saved for backward. */
   maxPool2d(x: Buf, y: Buf, argmax: Buf, p: Pool2dParams): void;
@@ -304,6 +321,8 @@ export interface BatchNormApplyArgs extends BatchNormShape {
   beta: Buf;
   y: Buf;
   eps: number;
+  /** Fuse a ReLU: y = max(0, bn(x)). */
+  relu?: boolean;
 }
 
 export interface BatchNormBackwardArgs extends BatchNormShape {
@@ -316,6 +335,8 @@ export interface BatchNormBackwardArgs extends BatchNormShape {
   dgamma: Buf; // accumulated
   dbeta: Buf; // accumulated
   eps: number;
+  /** The ReLU-fused forward's output y: the gradient flows only where y > 0. */
+  reluOut?: Buf;
 }
 
 export interface EmbeddingArgs {
@@ -361,6 +382,18 @@ export interface SgdStepArgs {
   lr: number;
   momentum: number;
   weightDecay: number;
+  /**
+   * Fused gradient clipping: the step uses g·min(1, maxNorm / (sqrt(sumsq[0]) + 1e-6)); g itself
+   * is left unchanged.
+   */
+  clip?: { sumsq: Buf; maxNorm: number };
+}
+
+/** What allocFlat returns: the parts, `whole` over them, and each part's element offset in it. */
+export interface FlatBuf {
+  whole: Buf;
+  parts: Buf[];
+  offsets: number[];
 }
 
 /** 32-bit integer hash (lowbias32, public-domain constants); all arithmetic mod 2^32. */

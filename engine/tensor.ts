@@ -13,7 +13,22 @@ export { numelOf };
 /** A device buffer shared by a tensor and its reshaped aliases. */
 export class Storage {
   refs = 1;
-  constructor(readonly backend: Backend, readonly buf: Buf) {}
+  constructor(readonly backend: Backend, private _buf: Buf) {}
+  get buf(): Buf {
+    return this._buf;
+  }
+  /**
+   * Adopts `buf` (same size and dtype, already holding this storage's data, e.g. a part of a
+   * flat arena) and frees the old buffer; every tensor sharing this storage follows.
+   */
+  move(buf: Buf): void {
+    if (buf.numel !== this._buf.numel || buf.dtype !== this._buf.dtype) {
+      throw new Error(`Storage.move: buffer of ${buf.numel} ${buf.dtype} for ${this._buf.numel}`);
+    }
+    const old = this._buf;
+    this._buf = buf;
+    this.backend.free(old);
+  }
   retain(): this {
     this.refs++;
     return this;
@@ -148,7 +163,12 @@ export function resolveShape(shape: readonly number[], numel: number): number[] 
 
 /** Uninitialized tensor of a shape. */
 export function empty(backend: Backend, shape: readonly number[], dtype: DType = "f32"): Tensor {
-  return new Tensor(new Storage(backend, backend.alloc(numelOf(shape), dtype)), shape, dtype);
+  return fromBuf(backend, backend.alloc(numelOf(shape), dtype), shape);
+}
+
+/** A tensor owning an existing buffer (freed when the tensor is disposed). */
+export function fromBuf(backend: Backend, buf: Buf, shape: readonly number[]): Tensor {
+  return new Tensor(new Storage(backend, buf), shape, buf.dtype);
 }
 
 /** Tensor filled with a constant. */

@@ -32,7 +32,7 @@ cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/bench/out/gpu}
 mkdir -p "$OUT"
-rm -f "$OUT"/{adapter,ours_micro,ours_pretrain,torch_micro,torch_pretrain,report}.json \
+rm -f "$OUT"/{adapter,ours_micro,ours_profile,ours_pretrain,torch_micro,torch_pretrain,report}.json \
   "$OUT"/{tests.log,parts.tsv,nvidia-smi.txt,report.md}
 exec > >(tee "$OUT/device_check.log") 2>&1
 TEE_PID=$!
@@ -43,12 +43,12 @@ say() { echo "[check $(($(date +%s) - T0))s] $*"; }
 if [ "$LOCAL" = 1 ]; then
   PROFILE=local
   PY=${GPU_CHECK_PYTHON:-/usr/bin/python3}
-  # part timeouts (s): tests, ours micro, torch micro, ours pretrain, torch pretrain
-  TT=(240 90 60 200 90)
+  # part timeouts (s): tests, ours micro, torch micro, ours profile, ours pretrain, torch pretrain
+  TT=(300 120 60 150 200 90)
 else
   PROFILE=full
   PY=${GPU_CHECK_PYTHON:-$(command -v python3)}
-  TT=(120 75 60 150 75)
+  TT=(120 90 60 120 180 120)
 fi
 # Timing parts share the machine-wide bench lock, unless a caller (bench/main.ts) holds it.
 LOCK=()
@@ -184,6 +184,7 @@ fi
 # The webgpu test files; each takes the default adapter (navigator.gpu.requestAdapter()).
 part tests "${TT[0]}" bash -c '"$0" test -A --no-check --parallel "${@:2}" >"$1" 2>&1' \
   "$DENO" "$OUT/tests.log" tests/engine/backends/webgpu_test.ts \
+  tests/engine/backends/webgpu_kernels_test.ts \
   tests/engine/cross_backend_test.ts tests/engine/amp_test.ts tests/engine/device_test.ts \
   tests/pipeline/pretrain/amp_trainer_test.ts
 grep -E '^(ok|FAILED) \||\.\.\. FAILED|skipped|webgpu adapter' "$OUT/tests.log" | head -30
@@ -196,10 +197,15 @@ fi
 part torch_micro "${TT[2]}" ${LOCK[@]+"${LOCK[@]}"} "$PY" bench/gpu/torch_cuda.py --part micro \
   --profile "$PROFILE" --out "$OUT" --reserve 20
 if [ "$HW" = 1 ]; then
-  part ours_pretrain "${TT[3]}" ${LOCK[@]+"${LOCK[@]}"} "$DENO" run -A bench/gpu/main.ts --part pretrain \
+  # per-kernel profile of one step, legacy ("before") and current kernels, same process
+  part ours_profile "${TT[3]}" ${LOCK[@]+"${LOCK[@]}"} "$DENO" run -A bench/gpu/main.ts --part profile \
+    --profile "$PROFILE" --out "$OUT" --reserve 30
+fi
+if [ "$HW" = 1 ]; then
+  part ours_pretrain "${TT[4]}" ${LOCK[@]+"${LOCK[@]}"} "$DENO" run -A bench/gpu/main.ts --part pretrain \
     --profile "$PROFILE" --out "$OUT" --reserve 40
 fi
-part torch_pretrain "${TT[4]}" ${LOCK[@]+"${LOCK[@]}"} "$PY" bench/gpu/torch_cuda.py --part pretrain \
+part torch_pretrain "${TT[5]}" ${LOCK[@]+"${LOCK[@]}"} "$PY" bench/gpu/torch_cuda.py --part pretrain \
   --profile "$PROFILE" --out "$OUT" --reserve 30 --ours "$OUT/ours_pretrain.json"
 
 # ---------------------------------------------------------------- report

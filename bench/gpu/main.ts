@@ -3,7 +3,7 @@
  * machine, lavapipe/llvmpipe here), one part per invocation so that a shell `timeout` can bound
  * each part (bench/gpu/device_check.sh runs them all and bench/gpu/torch_cuda.py as reference):
  *
- *   deno run -A bench/gpu/main.ts --part adapter|micro|pretrain [--profile full|local]
+ *   deno run -A bench/gpu/main.ts --part adapter|micro|profile|pretrain [--profile full|local]
  *                                 [--out DIR] [--budget S] [--reserve S] [--require-hardware]
  *   deno run -A bench/gpu/main.ts           # (as `make bench` runs it) the whole check:
  *                                           # device_check.sh, with --local on a software adapter
@@ -14,15 +14,18 @@
  *           forward and forward + backward, one decoder layer forward + backward, shapes from
  *           bench/gpu/shapes.json; each timed as many iterations recorded into one submit, best
  *           of two time-boxed rounds; matmul results spot-checked against an f64 host product.
- * pretrain: one bicaptioning training step (bench/pretrain/step.ts: forward + backward, clip,
- *           SGD + LookAhead, loss read back) in img/s, f32 and (with shader-f16) autocast f16
- *           matrix products without loss scaling; falls back to batch 8 when the configured
- *           batch fails.
+ *           The largest matmul and the conv forward + backward also run with the legacy kernel
+ *           set (before issue 14), in the same process.
+ * profile:  per-kernel GPU time of one training step of the profile case, legacy and current
+ *           kernel sets (bench/gpu/profile.ts), plus their unprofiled s/step → ours_profile.json.
+ * pretrain: each case's bicaptioning training step (bench/pretrain/step.ts: forward + backward,
+ *           clip, SGD + LookAhead, loss read back one step late) in img/s, f32 and (with
+ *           shader-f16) autocast f16 matrix products without loss scaling; the first case falls
+ *           back to batch 8 when its configured batch fails.
  * Results go to DIR/ours_<part>.json, rewritten after every measurement so that a part killed
  * by its timeout keeps what it finished. DIR defaults to $OUT, else bench/out/gpu.
  */
 import { parseArgs } from "node:util";
-import { ampSupported, autocastAsync } from "../../engine/amp.ts";
 import type { Conv2dParams } from "../../engine/backend.ts";
 import {
   createWebGpuBackend,
@@ -30,11 +33,12 @@ import {
   type WebGpuBackend,
 } from "../../engine/backends/webgpu.ts";
 import { adapterIsFallback, adapterName } from "../../engine/backends/webgpu/adapter.ts";
+import { COOP_FEATURE } from "../../engine/backends/webgpu/coop.ts";
 import { TransformerDecoderLayer } from "../../engine/nn/index.ts";
 import * as ops from "../../engine/ops/index.ts";
 import { tidy } from "../../engine/scope.ts";
 import { tensor } from "../../engine/tensor.ts";
-import { type BenchCase, buildStep } from "../pretrain/step.ts";
+import { type PartEnv, partPretrain, partProfile } from "./steps.ts";
 import { type Profile, readProfile } from "./shapes.ts";
 import { squareMatmulParams, uniformValues } from "../common.ts";
 
@@ -47,13 +51,15 @@ const { values: args } = parseArgs({
     budget: { type: "string", default: "1e9" },
     reserve: { type: "string", default: "0" },
     "require-hardware": { type: "boolean", default: false },
+    cases: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (args.help) {
   console.log(
-    "usage: deno run -A bench/gpu/main.ts [--part all|adapter|micro|pretrain] [--profile full|local] " +
-      "[--out DIR] [--budget SECONDS] [--reserve SECONDS] [--require-hardware]",
+    "usage: deno run -A bench/gpu/main.ts [--part all|adapter|micro|profile|pretrain] " +
+      "[--profile full|local] [--out DIR] [--budget SECONDS] [--reserve SECONDS] " +
+      "[--require-hardware] [--cases 0,1 (pretrain cases to time)]",
   );
   Deno.exit(0);
 }
@@ -123,6 +129,10 @@ async function partAdapter(): Promise<number> {
       isFallbackAdapter: adapterIsFallback(adapter),
       features: [...adapter.features].sort(),
       shaderF16: adapter.features.has("shader-f16"),
+      subgroups: adapter.features.has("subgroups"),
+      cooperativeMatrix: adapter.features.has(COOP_FEATURE),
+      subgroupMinSize: (i as { subgroupMinSize?: number }).subgroupMinSize ?? null,
+      subgroupMaxSize: (i as { subgroupMaxSize?: number }).subgroupMaxSize ?? null,
       limits: {
         maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
         maxBufferSize: lim.maxBufferSize,
@@ -209,6 +219,8 @@ async function partMicro(p: Profile): Promise<void> {
       adapter: be.adapterInfo,
       profile: args.profile,
       supportsF16: be.supportsF16,
+      coop: be.coop,
+      subgroups: { used: be.subgroups, note: be.subgroupNote },
       date: new Date().toISOString(),
       results: rows,
     });
@@ -271,13 +283,12 @@ async function partMicro(p: Profile): Promise<void> {
   }
 
   {
-    // The largest f32 matmul once more with the other GEMM tiling family (tuning data).
+    // The largest f32 matmul once more with the legacy kernel set (before / after, same run).
     const n = Math.max(...p.matmul);
-    const alt = be.adapterInfo.isFallback ? "gpu" : "cpu";
-    const key = `matmul${n}_f32_${alt}_tiling`;
-    const label = `matmul ${n}³ f32, ${alt}-profile tiling`;
+    const key = `matmul${n}_f32_legacy`;
+    const label = `matmul ${n}³ f32, legacy kernels`;
     await attempt(key, label, (2 * n ** 3) / 1e9, async () => {
-      const be2 = await createWebGpuBackend({ gemmProfile: alt });
+      const be2 = await createWebGpuBackend({ kernels: "legacy" });
       try {
         const ha = uniformValues(n * n, 1), hb = uniformValues(n * n, 2);
         const a = be2.alloc(n * n), b = be2.alloc(n * n), c = be2.alloc(n * n);
@@ -305,30 +316,40 @@ async function partMicro(p: Profile): Promise<void> {
   };
   const convFwd = (2 * cv.N * cv.O * cv.H * cv.W * cv.C * 9) / 1e9;
   const convLabel = `conv3x3 ${cv.C}->${cv.O} ${cv.H}x${cv.W} b${cv.N}`;
-  {
+  for (const kernels of ["current", "legacy"] as const) {
+    const cb = kernels === "current" ? be : await createWebGpuBackend({ kernels });
+    const tag = kernels === "current" ? "" : "_legacy",
+      note = kernels === "current" ? "" : ", legacy kernels";
     const xs = cv.N * cv.C * cv.H * cv.W, ws = cv.O * cv.C * 9, ys = cv.N * cv.O * cv.H * cv.W;
-    const x = be.alloc(xs), w = be.alloc(ws), y = be.alloc(ys), dy = be.alloc(ys);
-    const dx = be.alloc(xs), dw = be.alloc(ws);
-    be.write(x, uniformValues(xs, 3));
-    be.write(w, uniformValues(ws, 4));
-    be.write(dy, uniformValues(ys, 5));
-    await attempt("conv_fwd", `${convLabel} fwd`, convFwd, async () => ({
-      key: "conv_fwd",
-      label: `${convLabel} fwd`,
-      gflop: convFwd,
-      ...(await timeBox(be, () => be.conv2d({ x, w, bias: null, y, geom: conv }), p.microSeconds)),
-    }));
-    await attempt("conv_fwd_bwd", `${convLabel} fwd+bwd`, 3 * convFwd, async () => ({
-      key: "conv_fwd_bwd",
-      label: `${convLabel} fwd+bwd`,
+    const x = cb.alloc(xs), w = cb.alloc(ws), y = cb.alloc(ys), dy = cb.alloc(ys);
+    const dx = cb.alloc(xs), dw = cb.alloc(ws);
+    cb.write(x, uniformValues(xs, 3));
+    cb.write(w, uniformValues(ws, 4));
+    cb.write(dy, uniformValues(ys, 5));
+    if (kernels === "current") {
+      await attempt("conv_fwd", `${convLabel} fwd`, convFwd, async () => ({
+        key: "conv_fwd",
+        label: `${convLabel} fwd`,
+        gflop: convFwd,
+        ...(await timeBox(
+          cb,
+          () => cb.conv2d({ x, w, bias: null, y, geom: conv }),
+          p.microSeconds,
+        )),
+      }));
+    }
+    await attempt(`conv_fwd_bwd${tag}`, `${convLabel} fwd+bwd${note}`, 3 * convFwd, async () => ({
+      key: `conv_fwd_bwd${tag}`,
+      label: `${convLabel} fwd+bwd${note}`,
       gflop: 3 * convFwd,
-      ...(await timeBox(be, () => {
-        be.conv2d({ x, w, bias: null, y, geom: conv });
-        be.conv2dBackwardData({ dy, w, dx, geom: conv });
-        be.conv2dBackwardFilter({ x, dy, dw, geom: conv, accumulate: false });
+      ...(await timeBox(cb, () => {
+        cb.conv2d({ x, w, bias: null, y, geom: conv });
+        cb.conv2dBackwardData({ dy, w, dx, geom: conv });
+        cb.conv2dBackwardFilter({ x, dy, dw, geom: conv, accumulate: false });
       }, p.microSeconds)),
     }));
-    for (const t of [x, w, y, dy, dx, dw]) be.free(t);
+    for (const t of [x, w, y, dy, dx, dw]) cb.free(t);
+    if (cb !== be) cb.destroy();
   }
 
   const D = p.decoder;
@@ -376,111 +397,6 @@ export function decoderGflop(
   return (3 * (self + cross + ff)) / 1e9;
 }
 
-// ---------------------------------------------------------------- pretrain
-
-interface PretrainRow {
-  batch: number;
-  amp: boolean;
-  imgPerSec?: number;
-  stepSeconds?: number[];
-  warmupSeconds?: number[];
-  losses?: number[];
-  parameters?: number;
-  /** Submits and dispatches per timed step (host-side overhead diagnostics). */
-  submitsPerStep?: number;
-  dispatchesPerStep?: number;
-  error?: string;
-}
-
-async function partPretrain(p: Profile): Promise<void> {
-  const rows: PretrainRow[] = [];
-  let adapter: unknown = null;
-  const save = () =>
-    writeJson("ours_pretrain.json", {
-      adapter,
-      profile: args.profile,
-      case: p.pretrain,
-      warmup: p.pretrainWarmup,
-      minSteps: p.pretrainMinSteps,
-      seconds: p.pretrainSeconds,
-      date: new Date().toISOString(),
-      results: rows,
-    });
-  const batches = p.pretrain.batch > 8 ? [p.pretrain.batch, 8] : [p.pretrain.batch];
-  for (const batch of batches) {
-    const c: BenchCase = { key: "gpu", ...p.pretrain, batch, accumulate: 1 };
-    let f32Ok = false;
-    for (const amp of [false, true]) {
-      if (rows.length > 0 && elapsed() > budget) {
-        log(`batch ${batch} amp ${amp}: skipped, part budget ${budget.toFixed(0)} s spent`);
-        break;
-      }
-      const be = await createWebGpuBackend();
-      adapter = be.adapterInfo;
-      if (amp && !ampSupported(be)) {
-        log("AMP: skipped (no shader-f16)");
-        be.destroy();
-        break;
-      }
-      const row: PretrainRow = { batch, amp };
-      rows.push(row);
-      log(
-        `pretrain ${c.visual} ${c.size} px + ${c.textual}, batch ${batch}, ` +
-          `${amp ? "AMP (autocast f16 matmuls, no loss scaling)" : "f32"}: building`,
-      );
-      try {
-        const runner = await buildStep(be, c);
-        row.parameters = runner.parameters;
-        const step = (s: number) => autocastAsync(amp, () => runner.step(s));
-        row.warmupSeconds = [];
-        row.losses = [];
-        let s = 0;
-        for (; s < p.pretrainWarmup; s++) {
-          const t0 = performance.now();
-          row.losses.push(await step(s));
-          row.warmupSeconds.push((performance.now() - t0) / 1000);
-          log(`  warmup step ${s + 1}: ${row.warmupSeconds.at(-1)!.toFixed(2)} s`);
-          await save();
-        }
-        row.stepSeconds = [];
-        const c0 = be.counters();
-        const t0 = performance.now();
-        while (
-          row.stepSeconds.length < p.pretrainMinSteps ||
-          (performance.now() - t0 < p.pretrainSeconds * 1000 && elapsed() < budget)
-        ) {
-          const t1 = performance.now();
-          row.losses.push(await step(s++));
-          row.stepSeconds.push((performance.now() - t1) / 1000);
-          if (row.stepSeconds.length >= p.pretrainMinSteps && elapsed() > budget) break;
-        }
-        await be.flush(); // the last optimizer step
-        const total = (performance.now() - t0) / 1000;
-        row.imgPerSec = (batch * row.stepSeconds.length) / total;
-        const c1 = be.counters(), n = row.stepSeconds.length;
-        row.submitsPerStep = (c1.submits - c0.submits) / n;
-        row.dispatchesPerStep = (c1.dispatches - c0.dispatches) / n;
-        const finite = row.losses.every(Number.isFinite);
-        log(
-          `  ${row.imgPerSec.toFixed(2)} img/s over ${row.stepSeconds.length} steps ` +
-            `(${(total / n).toFixed(3)} s/step, ${row.submitsPerStep} submits and ` +
-            `${row.dispatchesPerStep} dispatches per step), losses ` +
-            `${row.losses.map((l) => l.toFixed(3)).join(" ")}${finite ? "" : " NON-FINITE"}`,
-        );
-        if (!amp) f32Ok = true;
-        runner.dispose();
-      } catch (e) {
-        row.error = (e as Error).message;
-        log(`  FAILED: ${row.error}`);
-      } finally {
-        be.destroy();
-      }
-      await save();
-    }
-    if (f32Ok) break; // the fallback batch only runs when the configured one failed
-  }
-}
-
 // ---------------------------------------------------------------- main
 
 /** Runs bench/gpu/device_check.sh (--local unless a hardware adapter is present). */
@@ -501,6 +417,7 @@ async function partAll(): Promise<number> {
 }
 
 const profile = await readProfile(args.profile);
+const env: PartEnv = { profileName: args.profile, budget, elapsed, log, writeJson };
 let code = 0;
 switch (args.part) {
   case "all":
@@ -513,10 +430,15 @@ switch (args.part) {
     await partMicro(profile);
     break;
   case "pretrain":
-    await partPretrain(profile);
+    await partPretrain(profile, env, args.cases?.split(",").map(Number));
+    break;
+  case "profile":
+    await partProfile(profile, env);
     break;
   default:
-    console.error(`bench/gpu: unknown --part "${args.part}" (all, adapter, micro or pretrain)`);
+    console.error(
+      `bench/gpu: unknown --part "${args.part}" (all, adapter, micro, profile or pretrain)`,
+    );
     code = 2;
 }
 Deno.exit(code);

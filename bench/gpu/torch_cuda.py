@@ -8,9 +8,9 @@ micro:    matmul N^3 f32 (strict: TF32 off for matmul and cuDNN) and f16 (CUDA o
           forward and forward + backward, one TransformerDecoderLayer forward + backward; each
           time-boxed (two rounds of microSeconds/2, best kept), synchronised.
 pretrain: the bicaptioning step of bench/pretrain/torch_ref.py (same model, optimizer and
-          synthetic batches) in img/s, f32 and, on CUDA, torch.autocast f16 without a GradScaler
-          (as ours: autocast matrix products, no loss scaling). Batches: those ours measured
-          (--ours), else the profile's.
+          synthetic batches) for each case of the profile, in img/s, f32 and, on CUDA,
+          torch.autocast f16 without a GradScaler (as ours: autocast matrix products, no loss
+          scaling). Batches per case: those ours measured (--ours), else the profile's.
 Writes DIR/torch_<part>.json after every measurement.
 """
 import argparse
@@ -169,47 +169,53 @@ def load_torch_ref():
     return mod
 
 
+def case_label(c):
+    return f"{c['visual']} {c['size']} px + {c['textual']}, vocab {c['vocab']}"
+
+
 def part_pretrain(p, device, args, meta):
     ref = load_torch_ref()
-    case = p["pretrain"]
-    batches = [case["batch"]]
+    cases = p["pretrain"]
+    measured = {}
     if args.ours and os.path.exists(args.ours):
         with open(args.ours) as f:
-            done = [r["batch"] for r in json.load(f).get("results", []) if "imgPerSec" in r]
-        if done:
-            batches = sorted(set(done), reverse=True)
+            for r in json.load(f).get("results", []):
+                if "imgPerSec" in r:
+                    measured.setdefault(r.get("case", 0), set()).add(r["batch"])
     rows = []
 
     def save():
-        write_json(args.out, "torch_pretrain.json", {**meta, "case": case, "results": rows})
+        write_json(args.out, "torch_pretrain.json", {**meta, "cases": cases, "results": rows})
 
-    for batch in batches:
-        for amp in [False, True] if device.type == "cuda" else [False]:
-            if rows and time.perf_counter() - T0 > args.budget:
-                log(f"batch {batch} amp {amp}: skipped, budget spent")
-                rows.append({"batch": batch, "amp": amp, "error": "skipped: budget spent"})
-                save()
-                continue
-            row = {"batch": batch, "amp": amp}
-            rows.append(row)
-            log(
-                f"pretrain {case['visual']} {case['size']} px + {case['textual']}, batch {batch},"
-                f" {'AMP (autocast f16, no GradScaler)' if amp else 'f32'} on {device}"
-            )
-            try:
-                row.update(pretrain_once(ref, case, batch, amp, device, p, args))
+    for ci, case in enumerate(cases):
+        batches = sorted(measured.get(ci, {case["batch"]}), reverse=True)
+        for batch in batches:
+            for amp in [False, True] if device.type == "cuda" else [False]:
+                row = {"case": ci, "label": case_label(case), "batch": batch, "amp": amp}
+                rows.append(row)
+                if len(rows) > 1 and time.perf_counter() - T0 > args.budget:
+                    log(f"case {ci} batch {batch} amp {amp}: skipped, budget spent")
+                    row["error"] = "skipped: budget spent"
+                    save()
+                    continue
                 log(
-                    f"  {row['imgPerSec']:.2f} img/s over {len(row['stepSeconds'])} steps, losses "
-                    + " ".join(f"{x:.3f}" for x in row["losses"])
+                    f"pretrain {row['label']}, batch {batch},"
+                    f" {'AMP (autocast f16, no GradScaler)' if amp else 'f32'} on {device}"
                 )
-            except Exception as e:  # noqa: BLE001 - recorded in the report
-                row["error"] = repr(e)
-                log(f"  FAILED {row['error']}")
-            if device.type == "cuda":
-                row["maxMemoryGiB"] = torch.cuda.max_memory_allocated() / 2**30
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-            save()
+                try:
+                    row.update(pretrain_once(ref, case, batch, amp, device, p, args))
+                    log(
+                        f"  {row['imgPerSec']:.2f} img/s over {len(row['stepSeconds'])} steps,"
+                        " losses " + " ".join(f"{x:.3f}" for x in row["losses"])
+                    )
+                except Exception as e:  # noqa: BLE001 - recorded in the report
+                    row["error"] = repr(e)
+                    log(f"  FAILED {row['error']}")
+                if device.type == "cuda":
+                    row["maxMemoryGiB"] = torch.cuda.max_memory_allocated() / 2**30
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats()
+                save()
 
 
 def pretrain_once(ref, case, batch, amp, device, p, args):

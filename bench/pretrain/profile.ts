@@ -10,7 +10,8 @@
  * Wrap in `flock /tmp/virtex-bench.lock` on a shared machine.
  */
 import { parseArgs } from "node:util";
-import type { Backend, Conv2dParams, MatmulParams } from "../../engine/backend.ts";
+import type { Backend } from "../../engine/backend.ts";
+import { callShape } from "../common.ts";
 import { createWasmBackend } from "../../engine/backends/wasm.ts";
 import { buildStep, CASES } from "./step.ts";
 
@@ -37,37 +38,13 @@ export function profiledBackend(be: Backend, table: Map<string, Acc>): Backend {
         const t0 = performance.now();
         const r = v.apply(target, args);
         const ms = performance.now() - t0;
-        add(prop, ms, flopsOf(prop, args));
-        const detail = shapeKey(prop, args);
-        if (detail) add(`${prop} ${detail}`, ms, flopsOf(prop, args));
+        const { shape, flops } = callShape(prop, args);
+        add(prop, ms, flops);
+        if (shape) add(`${prop} ${shape}`, ms, flops);
         return r;
       };
     },
   });
-}
-
-function flopsOf(op: string, args: unknown[]): number {
-  if (op === "matmul") {
-    const p = args[3] as MatmulParams;
-    return 2 * p.batch * p.M * p.N * p.K;
-  }
-  if (op.startsWith("conv2d")) {
-    const p = (op === "conv2d" ? args[4] : args[3]) as Conv2dParams;
-    return 2 * p.N * p.O * p.OH * p.OW * p.C * p.KH * p.KW;
-  }
-  return 0;
-}
-
-function shapeKey(op: string, args: unknown[]): string | null {
-  if (op === "matmul") {
-    const p = args[3] as MatmulParams;
-    return `b${p.batch} ${p.M}x${p.N}x${p.K}${p.transA ? " tA" : ""}${p.transB ? " tB" : ""}`;
-  }
-  if (op.startsWith("conv2d")) {
-    const p = (op === "conv2d" ? args[4] : args[3]) as Conv2dParams;
-    return `N${p.N} ${p.C}->${p.O} ${p.KH}x${p.KW}/${p.stride} ${p.H}x${p.W}`;
-  }
-  return null;
 }
 
 async function main() {

@@ -1,11 +1,11 @@
 /**
  * The benchmarked unit of bench/pretrain: one bicaptioning pretraining step on a synthetic batch,
- * structured like pipeline/pretrain/trainer.ts (tidy → loss.backward → clipGradNorm →
- * optimizer.step → zeroGrad → read loss). Shared by main.ts (timing) and profile.ts (per-kernel
+ * structured like pipeline/pretrain/trainer.ts (tidy → loss.backward → optimizer.clipAndStep →
+ * zeroGrad → read loss). Shared by main.ts (timing) and profile.ts (per-kernel
  * profile).
  */
 import type { Backend } from "../../engine/backend.ts";
-import { clipGradNorm, type LookAhead, lrFactor, type SGD } from "../../engine/optim/index.ts";
+import { type LookAhead, lrFactor, type SGD } from "../../engine/optim/index.ts";
 import * as ops from "../../engine/ops/index.ts";
 import { tidy } from "../../engine/scope.ts";
 import { tensor } from "../../engine/tensor.ts";
@@ -104,6 +104,11 @@ export interface StepRunner {
   parameters: number;
   /** One optimizer step on synthetic batch `s`; resolves to the loss read back to the host. */
   step(s: number): Promise<number>;
+  /**
+   * Records step `s` and starts its loss read without waiting (the GPU bench reads each loss a
+   * step late, as the trainer does).
+   */
+  start(s: number): { loss: Promise<number> };
   dispose(): void;
 }
 
@@ -133,15 +138,15 @@ export async function buildStep(backend: Backend, c: BenchCase): Promise<StepRun
     gamma: optim.gamma,
   };
   const batches = [0, 1, 2].map((s) => syntheticBatch(c, s)); // host batches, cycled
-  return {
+  const runner: StepRunner = {
     model,
     optimizer,
     parameters: params.reduce((a, p) => a + p.numel, 0),
-    async step(s: number): Promise<number> {
+    start(s: number): { loss: Promise<number> } {
       optimizer.setLrFactor(lrFactor(s, sched));
       const hb = batches[s % batches.length];
       const acc = c.accumulate, mb = c.batch / acc, T = c.maxLength, px = 3 * c.size * c.size;
-      let total = 0;
+      const reads: Promise<number>[] = [];
       for (let a = 0; a < acc; a++) {
         const loss = tidy(() => {
           const batch: Batch = {
@@ -159,18 +164,21 @@ export async function buildStep(backend: Backend, c: BenchCase): Promise<StepRun
           (acc === 1 ? r.loss : ops.scale(r.loss, 1 / acc)).backward();
           return r.loss;
         });
-        total += (await loss.item()) / acc;
+        reads.push(loss.item()); // contents captured now, awaited by the caller
         loss.dispose();
       }
-      const sumsq = clipGradNorm(params, optim.clipGradNorm);
-      optimizer.step();
+      const sumsq = optimizer.clipAndStep(optim.clipGradNorm);
       optimizer.zeroGrad();
       sumsq.dispose();
-      return total;
+      return { loss: Promise.all(reads).then((v) => v.reduce((x, y) => x + y / acc, 0)) };
+    },
+    step(s: number): Promise<number> {
+      return runner.start(s).loss;
     },
     dispose() {
       optimizer.dispose();
       model.dispose();
     },
   };
+  return runner;
 }

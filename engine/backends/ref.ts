@@ -439,22 +439,33 @@ export class RefBackend implements Backend {
       V[c] = v / cnt;
     }
   }
-  batchNormApply({ x, mean, variance, gamma, beta, y, N, C, HW, eps }: BatchNormApplyArgs): void {
+  batchNormApply(
+    { x, mean, variance, gamma, beta, y, N, C, HW, eps, relu }: BatchNormApplyArgs,
+  ): void {
     const X = this.f(x), MU = this.f(mean), V = this.f(variance);
     const G = this.f(gamma), Bt = this.f(beta), Y = this.f(y);
     for (let n = 0; n < N; n++) {
       for (let c = 0; c < C; c++) {
         const o = (n * C + c) * HW;
         const sc = G[c] / Math.sqrt(V[c] + eps);
-        for (let i = 0; i < HW; i++) Y[o + i] = (X[o + i] - MU[c]) * sc + Bt[c];
+        for (let i = 0; i < HW; i++) {
+          const v = (X[o + i] - MU[c]) * sc + Bt[c];
+          Y[o + i] = relu && !(v > 0) ? 0 : v;
+        }
       }
     }
   }
   batchNormBackward(
-    { x, mean, variance, gamma, dy, dx, dgamma, dbeta, N, C, HW, eps }: BatchNormBackwardArgs,
+    { x, mean, variance, gamma, dy, dx, dgamma, dbeta, N, C, HW, eps, reluOut }:
+      BatchNormBackwardArgs,
   ): void {
     const X = this.f(x), MU = this.f(mean), V = this.f(variance), G = this.f(gamma);
-    const DY = this.f(dy), DX = this.f(dx), DG = this.f(dgamma), DB = this.f(dbeta);
+    const DX = this.f(dx), DG = this.f(dgamma), DB = this.f(dbeta);
+    let DY = this.f(dy);
+    if (reluOut) {
+      const R = this.f(reluOut);
+      DY = DY.map((g, i) => (R[i] > 0 ? g : 0));
+    }
     const cnt = N * HW;
     for (let c = 0; c < C; c++) {
       const rs = 1 / Math.sqrt(V[c] + eps);
@@ -562,10 +573,12 @@ export class RefBackend implements Backend {
   }
 
   // ---- optimizer ----
-  sgdStep({ w, g, m, n, lr, momentum, weightDecay }: SgdStepArgs): void {
+  sgdStep({ w, g, m, n, lr, momentum, weightDecay, clip }: SgdStepArgs): void {
     const Wt = this.f(w), G = this.f(g), Mo = this.f(m);
+    let coef = 1;
+    if (clip) coef = Math.min(1, clip.maxNorm / (Math.sqrt(this.f(clip.sumsq)[0]) + 1e-6));
     for (let i = 0; i < n; i++) {
-      const d = G[i] + weightDecay * Wt[i];
+      const d = G[i] * coef + weightDecay * Wt[i];
       Mo[i] = momentum * Mo[i] + d;
       Wt[i] -= lr * Mo[i];
     }

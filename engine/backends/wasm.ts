@@ -407,7 +407,9 @@ class WasmBackend implements Backend {
     );
   }
 
-  batchNormApply({ x, mean, variance, gamma, beta, y, N, C, HW, eps }: BatchNormApplyArgs): void {
+  batchNormApply(
+    { x, mean, variance, gamma, beta, y, N, C, HW, eps, relu }: BatchNormApplyArgs,
+  ): void {
     const [X, Mn, V, G, Bt, Y] = [x, mean, variance, gamma, beta, y].map((b) => this.own(b));
     this.span(X, 0, N * C * HW, "batchNormApply x");
     this.span(Y, 0, N * C * HW, "batchNormApply y");
@@ -424,9 +426,21 @@ class WasmBackend implements Backend {
       hw: HW,
       eps,
     }, this.parRows(N * C, HW));
+    // The ReLU fusion is a GPU memory-traffic saving; here it is the same two passes as before.
+    if (relu) this.unary("relu", y, y, N * C * HW);
   }
 
-  batchNormBackward(
+  batchNormBackward(a: BatchNormBackwardArgs): void {
+    if (!a.reluOut) return this.batchNormBackwardPlain(a);
+    // dy through the fused ReLU first (relu' of its output equals relu' of its input).
+    const n = a.N * a.C * a.HW;
+    const masked = this.alloc(n);
+    this.unaryBackward({ op: "relu", x: a.reluOut, dy: a.dy, dx: masked, n });
+    this.batchNormBackwardPlain({ ...a, dy: masked, reluOut: undefined });
+    this.free(masked);
+  }
+
+  private batchNormBackwardPlain(
     { x, mean, variance, gamma, dy, dx, dgamma, dbeta, N, C, HW, eps }: BatchNormBackwardArgs,
   ): void {
     const [X, Mn, V, G, DY, DX, DG, DB] = [x, mean, variance, gamma, dy, dx, dgamma, dbeta].map(
@@ -550,7 +564,17 @@ class WasmBackend implements Backend {
 
   // ---- optimizer ----
 
-  sgdStep({ w, g, m, n, lr, momentum, weightDecay }: SgdStepArgs): void {
+  sgdStep(a: SgdStepArgs): void {
+    const { w, g, m, n, lr, momentum, weightDecay, clip } = a;
+    if (clip) {
+      // clip a copy (the fused form leaves g as it is), then the plain step
+      const gc = this.alloc(n);
+      this.axpby({ x: g, y: gc, alpha: 1, beta: 0, n });
+      this.clipByNorm(gc, n, clip.sumsq, clip.maxNorm);
+      this.sgdStep({ ...a, g: gc, clip: undefined });
+      this.free(gc);
+      return;
+    }
     const W = this.own(w), G = this.own(g), Mo = this.own(m);
     for (const b of [W, G, Mo]) this.span(b, 0, n, "sgdStep");
     this.pool.call(

@@ -14,13 +14,13 @@ import {
   type Conv2dArgs,
   type Conv2dBackwardDataArgs,
   type Conv2dBackwardFilterArgs,
-  type Conv2dParams,
   type CopyStridedArgs,
   type CrossEntropyArgs,
   type DropoutMaskArgs,
   type DType,
   type EmbeddingArgs,
   type EmbeddingBackwardArgs,
+  type FlatBuf,
   hash32,
   type LayerNormArgs,
   type LayerNormBackwardArgs,
@@ -33,19 +33,17 @@ import {
   type UnaryOp,
 } from "../backend.ts";
 import { adapterIsFallback, adapterName } from "./webgpu/adapter.ts";
-import { GpuContext, type Grid } from "./webgpu/context.ts";
-import type { KernelSpec } from "./webgpu/kernel.ts";
+import { type BufRange, GpuContext, type Grid } from "./webgpu/context.ts";
+import { isHalf, type KernelSpec } from "./webgpu/kernel.ts";
 import { coalesce, numelOf } from "../shape.ts";
 import { grid1d, MAX_RANK } from "./webgpu/shape.ts";
 import * as ew from "./webgpu/wgsl_elementwise.ts";
-import { chooseTiling, gemmKernel, type GemmTiling, tileDims } from "./webgpu/wgsl_gemm.ts";
-import {
-  convBackwardDataSource,
-  convBackwardFilterSource,
-  convForwardSource,
-  matmulSource,
-} from "./webgpu/wgsl_linalg.ts";
+import { type AnyBuf, BufferTable, type GpuBufEntry } from "./webgpu/buffers.ts";
+import { GpuLinalg, type KernelSet } from "./webgpu/linalg.ts";
+import { COOP_FEATURE, type CoopSupport, probeCoopOnce } from "./webgpu/coop.ts";
+import type { TileShape } from "./webgpu/wgsl_tile_gemm.ts";
 import * as rd from "./webgpu/wgsl_reduce.ts";
+import { GpuNorm } from "./webgpu/norm.ts";
 
 export { probeWebGpu, type WebGpuProbe } from "./webgpu/adapter.ts";
 
@@ -61,12 +59,31 @@ export interface WebGpuOptions {
    */
   zeroOnAlloc?: boolean;
   /**
-   * GEMM tiling family: "gpu" (16×16 threads, 4×4 blocks), "cpu" (8×8 threads, 8×8 blocks, for
-   * software adapters) or "auto" (default: "cpu" on fallback adapters).
+   * GEMM tiling family: "gpu" (shared-memory tiles), "cpu" (barrier-free direct kernels, 8×8
+   * threads × 8×8 blocks, for software adapters) or "auto" (default: "cpu" on fallback adapters).
    */
   gemmProfile?: "auto" | "gpu" | "cpu";
-  /** Force the GEMM register block (TM×TN per thread) instead of the size-based choice. */
+  /**
+   * Kernel set: "current" (default) or "legacy", the matmul/convolution, batch-norm and optimizer
+   * kernels before issue 14, for before/after profiles in one run (bench/gpu --part profile).
+   */
+  kernels?: KernelSet;
+  /** Legacy set: force the GEMM register block (TM×TN per thread). */
   gemmBlock?: { TM: number; TN: number; WX?: number; WY?: number };
+  /** Current set, "gpu" tiling: force one tile shape (tests cover each shape). */
+  gemmTile?: TileShape;
+  /** Current set: split-K off (0) or forced to this many chunks (tests); default: by shape. */
+  splitK?: number;
+  /**
+   * Submit recorded work every this many dispatches without waiting (0: only at flush / read).
+   * Default 256 on hardware adapters with the current kernels, else 0.
+   */
+  submitEvery?: number;
+  /**
+   * Tensor cores for f16 products (AMP) where the adapter has `wgpu-cooperative-matrix` and a
+   * variant passes the self-test at creation (default true; see webgpu/coop.ts).
+   */
+  coop?: boolean;
 }
 
 /**
@@ -79,47 +96,82 @@ export interface HalfBuf {
   readonly dtype: "f16";
 }
 
-type AnyBuf = Buf | HalfBuf;
-
-interface GpuBufEntry {
-  readonly id: number;
-  readonly numel: number;
-  readonly dtype: DType | "f16";
-  gpu: GPUBuffer;
-}
-
-function bytesOf(numel: number, dtype: DType | "f16"): number {
-  return dtype === "f16" ? Math.ceil(numel / 2) * 4 : numel * 4;
-}
-
-const MAX_Z = 65535;
-
 /** The webgpu Backend implementation. */
 export class WebGpuBackend implements Backend {
   readonly name = "webgpu" as const;
   /** True when the device has shader-f16: HalfBuf storage and f16 matmul operands work. */
   readonly supportsF16: boolean;
   readonly ctx: GpuContext;
-  private live = new Map<number, GpuBufEntry>();
-  private liveBytes = 0;
-  private nextId = 1;
-  private zeroOnAlloc: boolean;
+  private bufs: BufferTable;
   private dummy: GPUBuffer;
-  private cpuTiling: boolean;
-  private gemmBlock?: { TM: number; TN: number; WX?: number; WY?: number };
+  /** The kernel set in use. */
+  readonly kernels: KernelSet;
+  /** Tensor-core variants verified at creation (null: none, or the adapter has no such feature). */
+  readonly coop: CoopSupport | null;
+  private linalg: GpuLinalg;
+  private norm: GpuNorm;
+  /** Why the subgroup batch-norm kernels are not used (null when they are, or never tried). */
+  subgroupNote: string | null = null;
 
   constructor(
     readonly device: GPUDevice,
     readonly adapterInfo: { name: string; isFallback: boolean; hasF16: boolean },
-    opts: WebGpuOptions,
+    opts: WebGpuOptions & { coopSupport?: CoopSupport | null },
   ) {
     this.ctx = new GpuContext(device, opts.maxPooledBytes ?? 1 << 30);
+    // Hardware GPUs start on a long step while JS records the rest; software adapters run a
+    // submit on the CPU cores that record, so there it would only add overhead.
+    // The legacy set keeps its one-submit-per-step behaviour (the "before" of bench/gpu).
+    this.ctx.submitEvery = opts.submitEvery ??
+      (adapterInfo.isFallback || opts.kernels === "legacy" ? 0 : 256);
     this.supportsF16 = adapterInfo.hasF16 && device.features.has("shader-f16");
-    this.zeroOnAlloc = opts.zeroOnAlloc ?? false;
-    this.gemmBlock = opts.gemmBlock;
+    this.bufs = new BufferTable(this.ctx, opts.zeroOnAlloc ?? false);
     const prof = opts.gemmProfile ?? "auto";
-    this.cpuTiling = prof === "cpu" || (prof === "auto" && adapterInfo.isFallback);
     this.dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+    this.kernels = opts.kernels ?? "current";
+    this.coop = this.kernels === "current" && this.supportsF16 ? opts.coopSupport ?? null : null;
+    const host = {
+      run: this.run.bind(this),
+      elemType: (b: AnyBuf) => (this.entry(b).dtype === "f16" ? "f16" as const : "f32" as const),
+      alloc: (n: number) => this.alloc(n),
+      free: (b: Buf) => this.free(b),
+      reduceSum: this.reduceSum.bind(this),
+      dummy: this.dummy,
+    };
+    if (this.kernels === "current") this.allocFlat = (sizes) => this.bufs.allocFlat(sizes);
+    this.norm = new GpuNorm({
+      ...host,
+      write: (b, d) => this.write(b, d),
+      read: (b) => this.read(b),
+      flush: () => this.flush(),
+      unary: this.unary.bind(this),
+      unaryBackward: this.unaryBackward.bind(this),
+    }, this.kernels === "legacy");
+    this.linalg = new GpuLinalg(host, {
+      kernels: this.kernels,
+      cpuTiling: prof === "cpu" || (prof === "auto" && adapterInfo.isFallback),
+      gemmBlock: opts.gemmBlock,
+      tile: opts.gemmTile,
+      splitK: opts.splitK,
+      coop: this.coop,
+    });
+  }
+
+  /** Tries the subgroupAdd batch-norm kernels (device with `subgroups`); see GpuNorm. */
+  async useSubgroups(): Promise<boolean> {
+    this.subgroupNote = await this.norm.checkSubgroups();
+    return this.subgroupNote === null;
+  }
+
+  /** Applies an earlier self-test's verdict (null: passed) without running it again. */
+  acceptSubgroups(note: string | null): void {
+    this.subgroupNote = note;
+    this.norm.subgroups = note === null;
+  }
+
+  /** True when batch norm's partial sums use subgroupAdd. */
+  get subgroups(): boolean {
+    return this.norm.subgroups;
   }
 
   /** Submission/dispatch counters and pool figures (diagnostics and batching tests). */
@@ -133,9 +185,7 @@ export class WebGpuBackend implements Backend {
   }
 
   private entry(b: AnyBuf): GpuBufEntry {
-    const e = this.live.get(b.id);
-    if (!e) throw new Error(`webgpu backend: buffer ${b.id} is not live (freed or foreign)`);
-    return e;
+    return this.bufs.entry(b);
   }
 
   /**
@@ -150,38 +200,41 @@ export class WebGpuBackend implements Backend {
     params: number[],
     grid: Grid,
   ) {
-    const gpu = bufs.map((b, i) => {
-      if (!("id" in b && "numel" in b)) return b as GPUBuffer;
+    const ranges: BufRange[] = bufs.map((b, i) => {
+      if (!("id" in b && "numel" in b)) return { buffer: b as GPUBuffer, offset: 0 };
       const e = this.entry(b as AnyBuf);
-      if ((e.dtype === "f16") !== (spec.bindings[i].type === "f16")) {
+      if ((e.dtype === "f16") !== isHalf(spec.bindings[i].type)) {
         throw new Error(
           `webgpu backend: ${spec.key} binding ${spec.bindings[i].name} got a ${e.dtype} buffer`,
         );
       }
-      return e.gpu;
+      return this.bufs.range(b as AnyBuf);
     });
     const writable = new Set<GPUBuffer>();
     spec.bindings.forEach((b, i) => {
       if (!b.rw) return;
-      if (writable.has(gpu[i])) {
+      if (writable.has(ranges[i].buffer)) {
         throw new Error(`webgpu backend: ${spec.key} binds one buffer to two outputs`);
       }
-      writable.add(gpu[i]);
+      writable.add(ranges[i].buffer);
     });
-    const snap = new Map<GPUBuffer, GPUBuffer>();
+    const snap = new Map<string, GPUBuffer>();
     const temps: GPUBuffer[] = [];
     spec.bindings.forEach((b, i) => {
-      if (b.rw || !writable.has(gpu[i])) return;
-      let tmp = snap.get(gpu[i]);
+      const r = ranges[i];
+      if (b.rw || !writable.has(r.buffer)) return;
+      const size = r.size ?? r.buffer.size;
+      const key = `${this.ctx.idOf(r.buffer)}@${r.offset}`;
+      let tmp = snap.get(key);
       if (!tmp) {
-        tmp = this.ctx.pool.acquire(gpu[i].size);
-        this.ctx.copy(gpu[i], 0, tmp, 0, gpu[i].size);
+        tmp = this.ctx.pool.acquire(size);
+        this.ctx.copy(r.buffer, r.offset, tmp, 0, size);
         temps.push(tmp);
-        snap.set(gpu[i], tmp);
+        snap.set(key, tmp);
       }
-      gpu[i] = tmp;
+      ranges[i] = { buffer: tmp, offset: 0 };
     });
-    this.ctx.dispatch(spec, gpu, params, grid);
+    this.ctx.dispatch(spec, ranges, params, grid);
     for (const t of temps) this.ctx.pool.release(t);
   }
 
@@ -197,33 +250,18 @@ export class WebGpuBackend implements Backend {
   }
 
   private allocAny(numel: number, dtype: DType | "f16"): AnyBuf {
-    if (!Number.isInteger(numel) || numel < 0) {
-      throw new Error(`webgpu backend: alloc of invalid size ${numel}`);
-    }
-    const bytes = Math.max(4, bytesOf(numel, dtype));
-    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
-      throw new Error(
-        `webgpu backend: alloc of ${bytes} bytes exceeds the device's storage binding limit ` +
-          `${this.device.limits.maxStorageBufferBindingSize}`,
-      );
-    }
-    const reusedBefore = this.ctx.pool.reused;
-    const gpu = this.ctx.pool.acquire(bytes);
-    const e: GpuBufEntry = { id: this.nextId++, numel, dtype, gpu };
-    this.live.set(e.id, e);
-    this.liveBytes += bytesOf(numel, dtype);
-    if (this.zeroOnAlloc && this.ctx.pool.reused !== reusedBefore && numel > 0) {
-      this.ctx.clear(gpu, bytes);
-    }
-    return { id: e.id, numel, dtype } as AnyBuf;
+    return this.bufs.alloc(numel, dtype);
+  }
+
+  /** See Backend.allocFlat: one arena for the optimizer's flat updates (current kernel set). */
+  allocFlat?: (sizes: readonly number[]) => FlatBuf;
+  /** Largest flat allocation (elements). */
+  get maxFlatNumel(): number {
+    return this.bufs.maxFlatNumel;
   }
 
   free(buf: AnyBuf): void {
-    const e = this.live.get(buf.id);
-    if (!e) throw new Error(`webgpu backend: double free of buffer ${buf.id}`);
-    this.live.delete(buf.id);
-    this.liveBytes -= bytesOf(e.numel, e.dtype);
-    this.ctx.pool.release(e.gpu);
+    this.bufs.free(buf);
   }
 
   write(buf: AnyBuf, data: Float32Array | Int32Array, offset = 0): void {
@@ -244,7 +282,7 @@ export class WebGpuBackend implements Backend {
     let d = data;
     if (e.dtype === "f32" && !(d instanceof Float32Array)) d = Float32Array.from(d);
     if (e.dtype === "i32" && !(d instanceof Int32Array)) d = Int32Array.from(d);
-    this.ctx.upload(e.gpu, offset * 4, d);
+    this.ctx.upload(e.gpu, e.offset + offset * 4, d);
   }
 
   async read(buf: AnyBuf): Promise<Float32Array | Int32Array> {
@@ -258,7 +296,7 @@ export class WebGpuBackend implements Backend {
         this.free(tmp);
       }
     }
-    const bytes = await this.ctx.readBytes(e.gpu, 0, e.numel * 4);
+    const bytes = await this.ctx.readBytes(e.gpu, e.offset, e.numel * 4);
     return e.dtype === "f32" ? new Float32Array(bytes) : new Int32Array(bytes);
   }
 
@@ -280,17 +318,11 @@ export class WebGpuBackend implements Backend {
   }
 
   stats(): { liveBuffers: number; liveBytes: number; pooledBytes: number } {
-    return {
-      liveBuffers: this.live.size,
-      liveBytes: this.liveBytes,
-      pooledBytes: this.ctx.pool.pooledBytes,
-    };
+    return { ...this.bufs.counts(), pooledBytes: this.ctx.pool.pooledBytes };
   }
 
   destroy(): void {
-    for (const e of this.live.values()) e.gpu.destroy();
-    this.live.clear();
-    this.liveBytes = 0;
+    this.bufs.destroyAll();
     this.dummy.destroy();
     this.ctx.destroy();
     this.device.destroy();
@@ -318,99 +350,22 @@ export class WebGpuBackend implements Backend {
     this.castInto(x, "f16", y, "f32", n, 0);
   }
 
-  // ---- dense linear algebra ----
-  /** Dispatches a GEMM over z = 0..zCount in chunks that fit the grid's z limit. */
-  private gemm(
-    spec: KernelSpec,
-    t: GemmTiling,
-    bufs: (AnyBuf | GPUBuffer)[],
-    M: number,
-    N: number,
-    K: number,
-    kChunk: number,
-    zCount: number,
-    extra: number[],
-  ): void {
-    const { BM, BN } = tileDims(t);
-    const gx = Math.ceil(N / BN), gy = Math.ceil(M / BM);
-    for (let z0 = 0; z0 < zCount; z0 += MAX_Z) {
-      const gz = Math.min(MAX_Z, zCount - z0);
-      this.run(spec, bufs, [M, N, K, kChunk, z0, ...extra], [gx, gy, gz]);
-    }
-  }
-
-  private tiling(M: number, N: number): GemmTiling {
-    return this.gemmBlock
-      ? { ...this.gemmBlock, split: false }
-      : chooseTiling(M, N, this.cpuTiling);
-  }
-
+  // ---- dense linear algebra (engine/backends/webgpu/linalg.ts) ----
   /** Matmul; with shader-f16 any operand may be a HalfBuf (f32 accumulation). */
   matmul(a: AnyBuf, b: AnyBuf, c: AnyBuf, p: MatmulParams): void {
-    const { M, N, K } = p;
-    if (p.batch === 0 || M === 0 || N === 0) return;
-    const alpha = p.alpha ?? 1, beta = p.beta ?? 0;
-    const ta = this.entry(a).dtype === "f16" ? "f16" : "f32";
-    const tb = this.entry(b).dtype === "f16" ? "f16" : "f32";
-    const tc = this.entry(c).dtype === "f16" ? "f16" : "f32";
-    // K = 0 runs the same kernel: no K steps, so C = beta·C.
-    const t = this.tiling(M, N);
-    const spec = gemmKernel(matmulSource(p.transA, p.transB, ta, tb, tc), t);
-    this.gemm(spec, t, [a, b, c], M, N, K, K, p.batch, [
-      p.strideA,
-      p.strideB,
-      p.strideC,
-      p.offsetA ?? 0,
-      p.offsetB ?? 0,
-      p.offsetC ?? 0,
-      alpha,
-      beta,
-    ]);
+    this.linalg.matmul(a, b, c, p);
   }
 
-  private convParams(p: Conv2dParams, flag: number): number[] {
-    return [p.C, p.H, p.W, p.O, p.KH, p.KW, p.stride, p.pad, p.OH, p.OW, flag];
+  conv2d(a: Conv2dArgs): void {
+    this.linalg.conv2d(a);
   }
 
-  conv2d({ x, w, bias, y, geom: p }: Conv2dArgs): void {
-    const M = p.O, N = p.OH * p.OW, K = p.C * p.KH * p.KW;
-    const t = this.tiling(M, N);
-    const spec = gemmKernel(convForwardSource(), t);
-    const bufs = [x, w, bias ?? this.dummy, y];
-    this.gemm(spec, t, bufs, M, N, K, K, p.N, this.convParams(p, bias ? 1 : 0));
+  conv2dBackwardData(a: Conv2dBackwardDataArgs): void {
+    this.linalg.conv2dBackwardData(a);
   }
 
-  conv2dBackwardData({ dy, w, dx, geom: p }: Conv2dBackwardDataArgs): void {
-    const M = p.C, N = p.H * p.W, K = p.O * p.KH * p.KW;
-    const t = this.tiling(M, N);
-    const spec = gemmKernel(convBackwardDataSource(), t);
-    this.gemm(spec, t, [dy, w, dx], M, N, K, K, p.N, this.convParams(p, 0));
-  }
-
-  conv2dBackwardFilter({ x, dy, dw, geom: p, accumulate }: Conv2dBackwardFilterArgs): void {
-    const M = p.O, N = p.C * p.KH * p.KW, K = p.N * p.OH * p.OW;
-    const t = this.tiling(M, N);
-    const { BM, BN } = tileDims(t);
-    const tiles = Math.ceil(M / BM) * Math.ceil(N / BN);
-    // Few output tiles and a long K: split K over z into partials, then sum them.
-    let splits = 1;
-    if (tiles < 128 && K >= 4096) {
-      const memCap = Math.max(1, Math.floor((64 << 20) / (M * N * 4)));
-      splits = Math.min(64, Math.ceil(K / 2048), memCap);
-    }
-    if (splits <= 1) {
-      const spec = gemmKernel(convBackwardFilterSource(false), t);
-      this.gemm(spec, t, [dy, x, dw], M, N, K, K, 1, this.convParams(p, accumulate ? 1 : 0));
-      return;
-    }
-    const kChunk = Math.ceil(K / splits / 16) * 16;
-    splits = Math.ceil(K / kChunk);
-    const st = { ...t, split: true };
-    const spec = gemmKernel(convBackwardFilterSource(true), st);
-    const part = this.alloc(splits * M * N);
-    this.gemm(spec, st, [dy, x, part], M, N, K, kChunk, splits, this.convParams(p, 0));
-    this.reduceSum({ x: part, y: dw, outer: 1, reduce: splits, inner: M * N, accumulate });
-    this.free(part);
+  conv2dBackwardFilter(a: Conv2dBackwardFilterArgs): void {
+    this.linalg.conv2dBackwardFilter(a);
   }
 
   // ---- elementwise ----
@@ -448,7 +403,8 @@ export class WebGpuBackend implements Backend {
     if (rank > MAX_RANK) throw new Error(`webgpu backend: copy rank ${rank} > ${MAX_RANK}`);
     if (rank === 1 && c.strides[0][0] === 1 && x.id !== y.id) {
       // contiguous: a plain buffer copy
-      this.ctx.copy(this.entry(x).gpu, vx.offset * 4, this.entry(y).gpu, yOffset * 4, n * 4);
+      const ex = this.entry(x), ey = this.entry(y);
+      this.ctx.copy(ex.gpu, ex.offset + vx.offset * 4, ey.gpu, ey.offset + yOffset * 4, n * 4);
       return;
     }
     const params = [n, vx.offset, yOffset];
@@ -525,29 +481,16 @@ export class WebGpuBackend implements Backend {
     );
   }
 
-  batchNormStats({ x, mean, variance, N, C, HW }: BatchNormStatsArgs): void {
-    this.run(rd.batchNormStatsKernel(), [x, mean, variance], [N, C, HW], grid1d(C));
+  batchNormStats(a: BatchNormStatsArgs): void {
+    this.norm.stats(a);
   }
 
-  batchNormApply({ x, mean, variance, gamma, beta, y, N, C, HW, eps }: BatchNormApplyArgs): void {
-    const n = N * C * HW;
-    this.run(
-      ew.batchNormApplyKernel(),
-      [x, mean, variance, gamma, beta, y],
-      [n, C, HW, eps],
-      grid1d(Math.ceil(n / 256)),
-    );
+  batchNormApply(a: BatchNormApplyArgs): void {
+    this.norm.apply(a);
   }
 
-  batchNormBackward(
-    { x, mean, variance, gamma, dy, dx, dgamma, dbeta, N, C, HW, eps }: BatchNormBackwardArgs,
-  ): void {
-    this.run(
-      rd.batchNormBackwardKernel(),
-      [x, mean, variance, gamma, dy, dx, dgamma, dbeta],
-      [N, C, HW, eps],
-      grid1d(C),
-    );
+  batchNormBackward(a: BatchNormBackwardArgs): void {
+    this.norm.backward(a);
   }
 
   private poolParams(p: Pool2dParams, n: number): number[] {
@@ -619,14 +562,22 @@ export class WebGpuBackend implements Backend {
   }
 
   // ---- optimizer ----
-  sgdStep({ w, g, m, n, lr, momentum, weightDecay }: SgdStepArgs): void {
-    this.run(ew.sgdKernel(), [w, g, m], [n, lr, momentum, weightDecay], grid1d(Math.ceil(n / 256)));
+  sgdStep({ w, g, m, n, lr, momentum, weightDecay, clip }: SgdStepArgs): void {
+    this.run(
+      ew.sgdKernel(clip !== undefined),
+      [w, g, m, clip?.sumsq ?? this.dummy],
+      [n, lr, momentum, weightDecay, clip?.maxNorm ?? 0],
+      grid1d(Math.ceil(n / 256)),
+    );
   }
 
   lookaheadSync(fast: Buf, slow: Buf, n: number, alpha: number): void {
     this.run(ew.lookaheadKernel(), [fast, slow], [n, alpha], grid1d(Math.ceil(n / 256)));
   }
 }
+
+/** Subgroup self-test results by adapter name (null: passed). */
+const subgroupVerdicts = new Map<string, string | null>();
 
 /** Creates the webgpu backend on the default adapter; throws when WebGPU is unavailable. */
 export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<WebGpuBackend> {
@@ -639,8 +590,11 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
   if (!adapter) throw new Error("webgpu backend: no WebGPU adapter found");
   const hasF16 = adapter.features.has("shader-f16");
   const lim = adapter.limits;
+  // timestamp-query costs nothing until a profile is started (GpuContext.startProfile)
+  const wanted = ["shader-f16", "timestamp-query", "subgroups"];
+  if (hasF16 && opts.coop !== false) wanted.push(COOP_FEATURE);
   const device = await adapter.requestDevice({
-    requiredFeatures: hasF16 ? ["shader-f16"] : [],
+    requiredFeatures: wanted.filter((f) => adapter.features.has(f)) as GPUFeatureName[],
     requiredLimits: {
       maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
       maxBufferSize: lim.maxBufferSize,
@@ -648,9 +602,26 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
       maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
     },
   });
-  return new WebGpuBackend(
+  let coopSupport: CoopSupport | null = null;
+  if (device.features.has(COOP_FEATURE)) {
+    const info = adapter.info as GPUAdapterInfo & { subgroupMaxSize?: number };
+    coopSupport = await probeCoopOnce(gpu, adapterName(adapter), {
+      powerPreference: opts.powerPreference,
+      workgroup: info.subgroupMaxSize || 32,
+    });
+  }
+  const be = new WebGpuBackend(
     device,
     { name: adapterName(adapter), isFallback: adapterIsFallback(adapter), hasF16 },
-    opts,
+    { ...opts, coopSupport },
   );
+  if (device.features.has("subgroups") && be.kernels === "current") {
+    // the self-test once per adapter and process; later backends take its verdict
+    const name = adapterName(adapter);
+    if (!subgroupVerdicts.has(name)) {
+      await be.useSubgroups();
+      subgroupVerdicts.set(name, be.subgroupNote);
+    } else be.acceptSubgroups(subgroupVerdicts.get(name)!);
+  }
+  return be;
 }

@@ -89,7 +89,8 @@ export class BatchNorm2d extends Module {
     initConstant(this.runningVar, 1);
     initConstant(this.numBatchesTracked, 0);
   }
-  forward(x: Tensor): Tensor {
+  /** Batch norm of x [N, C, H, W]; `relu` fuses a following ReLU. */
+  forward(x: Tensor, opts: { relu?: boolean } = {}): Tensor {
     if (this.training) {
       this.batches++;
       this.backend.fill(this.numBatchesTracked.buf, this.batches);
@@ -98,6 +99,7 @@ export class BatchNorm2d extends Module {
       training: this.training,
       momentum: this.momentum,
       eps: this.eps,
+      relu: opts.relu,
     });
   }
   protected override afterLoad(dict: Map<string, HostTensor>, prefix: string): void {

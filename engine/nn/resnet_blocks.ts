@@ -56,7 +56,7 @@ export class BasicBlock extends Module {
       : null;
   }
   forward(x: Tensor): Tensor {
-    let out = ops.relu(this.bn1.forward(this.conv1.forward(x)));
+    let out = this.bn1.forward(this.conv1.forward(x), { relu: true });
     out = this.bn2.forward(this.conv2.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
     return ops.relu(ops.add(out, identity));
@@ -99,8 +99,8 @@ export class Bottleneck extends Module {
       : null;
   }
   forward(x: Tensor): Tensor {
-    let out = ops.relu(this.bn1.forward(this.conv1.forward(x)));
-    out = ops.relu(this.bn2.forward(this.conv2.forward(out)));
+    let out = this.bn1.forward(this.conv1.forward(x), { relu: true });
+    out = this.bn2.forward(this.conv2.forward(out), { relu: true });
     out = this.bn3.forward(this.conv3.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
     return ops.relu(ops.add(out, identity));

@@ -1,7 +1,7 @@
 /** Batch norm (2d) and layer norm. */
 import { isGradEnabled } from "../scope.ts";
 import { empty, full, record, type Tensor } from "../tensor.ts";
-import { add, addScalar, mul, rsqrt, sub } from "./elementwise.ts";
+import { add, addScalar, mul, relu as reluOp, rsqrt, sub } from "./elementwise.ts";
 import { reshape } from "./shape.ts";
 import { needF32 } from "./util.ts";
 
@@ -9,6 +9,8 @@ export interface BatchNormOptions {
   training: boolean;
   momentum?: number; // default 0.1 (PyTorch)
   eps?: number; // default 1e-5
+  /** Fuse a following ReLU (one kernel on GPUs, same values as relu(batchNorm2d(...))). */
+  relu?: boolean;
 }
 
 /**
@@ -28,6 +30,7 @@ export function batchNorm2d(
   const [N, C] = x.shape;
   const HW = x.shape.slice(2).reduce((a, b) => a * b, 1);
   const eps = opts.eps ?? 1e-5, momentum = opts.momentum ?? 0.1;
+  const relu = opts.relu ?? false;
   const be = x.backend;
   if (gamma.numel !== C || beta.numel !== C) {
     throw new Error(`batchNorm2d: gamma/beta must have ${C} elements for ${x.describe()}`);
@@ -48,6 +51,7 @@ export function batchNorm2d(
         C,
         HW,
         eps,
+        relu,
       });
       return y;
     }
@@ -55,7 +59,8 @@ export function batchNorm2d(
     const sc = mul(gamma, rsqrt(addScalar(runningVar, eps)));
     const sh = sub(beta, mul(runningMean, sc));
     const bshape = [C, ...x.shape.slice(2).map(() => 1)];
-    return add(mul(x, reshape(sc, bshape)), reshape(sh, bshape));
+    const out = add(mul(x, reshape(sc, bshape)), reshape(sh, bshape));
+    return relu ? reluOp(out) : out;
   }
   const mean = empty(be, [C]), variance = empty(be, [C]);
   be.batchNormStats({ x: x.buf, mean: mean.buf, variance: variance.buf, N, C, HW });
@@ -71,6 +76,7 @@ export function batchNorm2d(
     C,
     HW,
     eps,
+    relu,
   });
   const cnt = N * HW;
   be.axpby({ x: mean.buf, y: runningMean.buf, alpha: momentum, beta: 1 - momentum, n: C });
@@ -81,7 +87,7 @@ export function batchNorm2d(
     beta: 1 - momentum,
     n: C,
   });
-  const out = record(y, "batchNorm2d", [x, gamma, beta], (g) => {
+  const out = record(y, relu ? "batchNorm2dRelu" : "batchNorm2d", [x, gamma, beta], (g) => {
     const gx = empty(be, x.shape);
     const gg = full(be, [C], 0), gb = full(be, [C], 0);
     be.batchNormBackward({
@@ -97,6 +103,7 @@ export function batchNorm2d(
       C,
       HW,
       eps,
+      reluOut: relu ? y.buf : undefined,
     });
     return [x.requiresGrad ? gx : (gx.dispose(), null), gg, gb];
   });

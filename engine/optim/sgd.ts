@@ -1,5 +1,15 @@
 /** SGD with momentum and weight decay in parameter groups (PyTorch semantics, no dampening). */
 import { full, type Tensor } from "../tensor.ts";
+import { clipGradNorm } from "./clip.ts";
+import {
+  canFlatten,
+  type FlatBucket,
+  flattenParams,
+  freeFlat,
+  gatherGrads,
+  mirrorBucket,
+} from "./flat.ts";
+import type { FlatBuf } from "../backend.ts";
 
 export interface ParamGroup {
   params: Tensor[];
@@ -69,13 +79,26 @@ export interface SgdState {
   momentum: Map<string, Tensor>;
 }
 
-/** SGD over parameter groups; momentum buffers live on the device. */
+/** A flat arena of parameters with its group and momentum arena. */
+interface FlatGroup {
+  group: ParamGroup;
+  bucket: FlatBucket;
+  momentum: FlatBuf;
+}
+
+/**
+ * SGD over parameter groups; momentum buffers live on the device. On backends with allocFlat
+ * (and unless `flat: false`), each group's parameters are moved into flat arenas at construction
+ * and `clipAndStep` updates an arena with one fused clip + SGD kernel (see flat.ts).
+ */
 export class SGD {
   readonly groups: ParamGroup[];
   private readonly momentumBufs = new Map<Tensor, Tensor>();
   stepCount = 0;
+  /** The flat arenas (empty when the backend has no allocFlat). */
+  readonly flat: FlatGroup[] = [];
 
-  constructor(groups: ParamGroup[]) {
+  constructor(groups: ParamGroup[], opts: { flat?: boolean } = {}) {
     this.groups = groups.map((g) => ({ ...g, baseLr: g.baseLr ?? g.lr }));
     const seen = new Set<Tensor>();
     for (const g of this.groups) {
@@ -84,6 +107,49 @@ export class SGD {
         seen.add(p);
       }
     }
+    const first = this.groups.find((g) => g.params.length > 0)?.params[0];
+    if (opts.flat === false || !first || !canFlatten(first.backend)) return;
+    const be = first.backend;
+    if (this.params().some((p) => p.dtype !== "f32" || p.backend !== be)) return;
+    for (const group of this.groups) {
+      for (const bucket of flattenParams(be, group.params)) {
+        const m = mirrorBucket(be, bucket, false);
+        bucket.params.forEach((p, i) => this.momentumBufs.set(p, m.tensors[i]));
+        this.flat.push({ group, bucket, momentum: m.flat });
+      }
+    }
+  }
+
+  /**
+   * Clips the global gradient norm to `maxNorm` and steps, like `clipGradNorm(params, maxNorm)`
+   * then `step()`; returns the [1] tensor of ‖g‖² (before clipping). With flat arenas: gradients
+   * are gathered into them, then one sum-of-squares and one fused clip + SGD kernel per arena.
+   */
+  clipAndStep(maxNorm: number): Tensor {
+    const be = this.flat[0]?.bucket.params[0].backend;
+    if (!be || !this.flat.every((f) => gatherGrads(be, f.bucket))) {
+      const sumsq = clipGradNorm(this.params(), maxNorm);
+      this.step();
+      return sumsq;
+    }
+    const sumsq = full(be, [1], 0);
+    for (const f of this.flat) {
+      be.sumSquares(f.bucket.g.whole, f.bucket.g.whole.numel, sumsq.buf, true);
+    }
+    for (const { group, bucket, momentum } of this.flat) {
+      be.sgdStep({
+        w: bucket.p.whole,
+        g: bucket.g.whole,
+        m: momentum.whole,
+        n: bucket.p.whole.numel,
+        lr: group.lr,
+        momentum: group.momentum,
+        weightDecay: group.weightDecay,
+        clip: { sumsq: sumsq.buf, maxNorm },
+      });
+    }
+    this.stepCount++;
+    return sumsq;
   }
 
   /** Every parameter, in group order. */
@@ -173,10 +239,17 @@ export class SGD {
     }
   }
 
-  /** Frees the momentum buffers. */
+  /** Frees the momentum buffers and the flat arenas' own handles. */
   dispose(): void {
     for (const m of this.momentumBufs.values()) m.dispose();
     this.momentumBufs.clear();
+    for (const f of this.flat) {
+      const be = f.bucket.params[0].backend;
+      be.free(f.momentum.whole);
+      be.free(f.bucket.p.whole);
+      freeFlat(be, f.bucket.g);
+    }
+    this.flat.length = 0;
   }
 }
 

@@ -87,7 +87,7 @@ export class ResNetBackbone extends Module {
 
   /** images [B, 3, S, S] -> grid [B, C, S/32, S/32] (S/16 without the stem pool). */
   forward(images: Tensor): Tensor {
-    let x = ops.relu(this.bn1.forward(this.conv1.forward(images)));
+    let x = this.bn1.forward(this.conv1.forward(images), { relu: true });
     if (this.stemPool) x = ops.maxPool2d(x, 3, 2, 1);
     for (const stage of this.stages) x = stage.forward(x);
     return x;

@@ -10,7 +10,6 @@ import { autocast } from "../../engine/amp.ts";
 import type { Backend } from "../../engine/backend.ts";
 import * as ops from "../../engine/ops/index.ts";
 import {
-  clipGradNorm,
   type LookAhead,
   LossScaler,
   type LossScalerOptions,
@@ -136,6 +135,18 @@ async function validationLoss(o: TrainerOptions, amp: boolean): Promise<number> 
   return total / Math.max(1, n);
 }
 
+/** A recorded step whose scalars are still being read back (see train's recordStep). */
+interface PendingStep {
+  step: number;
+  /** Mean loss over the micro-batches (over ranks with data parallelism). */
+  loss: Promise<number>;
+  parts: [string, Promise<number>][];
+  /** ‖g‖² read, or null when the step was skipped (AMP overflow). */
+  gradNorm: Promise<number> | null;
+  finite: boolean;
+  lossScale?: number;
+}
+
 /** Runs (or resumes) training to train.steps; returns where it ended. */
 export async function train(o: TrainerOptions): Promise<TrainResult> {
   const c = o.train, src = o.source;
@@ -209,114 +220,164 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     metricsLines++;
   };
   let lastLoss = NaN, lastVal: number | null = null, lastCkpt = restored?.path ?? "(none)";
-  try {
-    for (let step = start; step < end; step++) {
-      const t0 = performance.now();
-      const factor = lrFactor(step, sched);
-      o.optimizer.setLrFactor(factor);
-      const partSums: Record<string, number> = {};
-      let lossSum = 0;
-      for (let a = 0; a < c.accumulate; a++) {
-        // Rank r's micro-batches are the r-th share of the step's global batch, in order.
-        const [ep, s] = microPosition(src, (step * world + rank) * c.accumulate + a);
-        const hb = await src.get(ep, s);
-        const { loss, parts } = tidy(() =>
-          autocast(amp, () => {
-            const r = o.model.loss(toBatch(o.backend, hb, src.imageSize, src.maxLength));
-            const l = scaler
-              ? scaler.scaleLoss(r.loss, 1 / c.accumulate)
-              : ops.scale(r.loss, 1 / c.accumulate);
-            l.backward();
-            return r;
-          })
-        );
-        lossSum += await loss.item();
-        for (const [k, v] of Object.entries(parts)) {
-          partSums[k] = (partSums[k] ?? 0) + (await v.item()) / c.accumulate;
-          if (v !== loss) v.dispose();
-        }
-        loss.dispose();
+  let lastFinish = performance.now();
+  const syncAt = (done: number) =>
+    done === end || done === c.steps ||
+    (c.checkpointEvery > 0 && done % c.checkpointEvery === 0) ||
+    (o.val !== undefined && c.valEvery > 0 && done % c.valEvery === 0);
+
+  /**
+   * Records one optimizer step on the device. Its scalars (loss, parts, gradient norm) are read
+   * back asynchronously: in a single process without AMP the caller awaits them one step later,
+   * so the GPU works on step s + 1 while step s's loss is on its way (the NaN guard still stops
+   * within one step, and checkpoint / validation steps are finished before anything else is
+   * recorded). AMP needs the overflow flag and data parallelism the allreduced loss before
+   * stepping, so their steps wait as before.
+   */
+  const recordStep = async (step: number): Promise<PendingStep> => {
+    o.optimizer.setLrFactor(lrFactor(step, sched));
+    const losses: Promise<number>[] = [], parts: [string, Promise<number>][] = [];
+    for (let a = 0; a < c.accumulate; a++) {
+      // Rank r's micro-batches are the r-th share of the step's global batch, in order.
+      const [ep, s] = microPosition(src, (step * world + rank) * c.accumulate + a);
+      const hb = await src.get(ep, s);
+      const r = tidy(() =>
+        autocast(amp, () => {
+          const r = o.model.loss(toBatch(o.backend, hb, src.imageSize, src.maxLength));
+          const l = scaler
+            ? scaler.scaleLoss(r.loss, 1 / c.accumulate)
+            : ops.scale(r.loss, 1 / c.accumulate);
+          l.backward();
+          return r;
+        })
+      );
+      losses.push(r.loss.item()); // the read is submitted now and resolves later
+      for (const [k, v] of Object.entries(r.parts)) {
+        parts.push([k, v.item()]);
+        if (v !== r.loss) v.dispose();
       }
-      lastLoss = lossSum / c.accumulate;
+      r.loss.dispose();
+    }
+    const mean = Promise.all(losses).then((v) => v.reduce((x, y) => x + y, 0) / c.accumulate);
+    const p: PendingStep = { step, loss: mean, parts, gradNorm: null, finite: true };
+    if (dp) {
       // One allreduce: every rank's gradients become the mean over ranks (and the loss too, so
       // every rank takes the same decisions below).
-      if (dp) lastLoss = await dp.allreduceGradients(lastLoss);
-      const lossScale = scaler?.scale;
+      const l = await dp.allreduceGradients(await mean);
+      p.loss = Promise.resolve(l);
+    }
+    if (scaler) {
       // AMP: unscale, or skip the step (and back off the scale) when the gradients overflowed.
-      const finite = scaler && Number.isFinite(lastLoss)
-        ? (await scaler.unscale(params)).finite
-        : true;
-      let gradNorm = NaN;
-      if (finite) {
-        const sumsq = clipGradNorm(params, o.optim.clipGradNorm);
-        o.optimizer.step();
-        gradNorm = Math.sqrt(await sumsq.item());
-        sumsq.dispose();
-      }
+      p.lossScale = scaler.scale;
+      const loss = await p.loss;
+      p.finite = Number.isFinite(loss) ? (await scaler.unscale(params)).finite : true;
+      if (p.finite) p.gradNorm = stepOptimizer();
       o.optimizer.zeroGrad();
-      if (dp) {
-        await dp.broadcastBuffers();
-        if (c.distCheckEvery > 0 && ((step + 1) % c.distCheckEvery === 0 || step + 1 === end)) {
-          await dp.verify(step + 1);
-        }
-      }
-      if (scaler && Number.isFinite(lastLoss)) {
-        scaler.update(finite);
-        if (!finite) {
-          o.log(`step ${step + 1}: gradients overflowed at loss scale ${lossScale}; step skipped`);
+      await afterStep(step);
+      if (Number.isFinite(loss)) {
+        scaler.update(p.finite);
+        if (!p.finite) {
+          o.log(
+            `step ${step + 1}: gradients overflowed at loss scale ${p.lossScale}; step skipped`,
+          );
           if (scaler.scale < MIN_LOSS_SCALE) {
             throw new NonFiniteLossError(
-              `non-finite gradients at step ${step} even at loss scale ${lossScale}; stopped. ` +
+              `non-finite gradients at step ${step} even at loss scale ${p.lossScale}; stopped. ` +
                 `The last good checkpoint is ${lastCkpt}; set train.amp to "off", lower the ` +
                 `learning rate or check the data, then resume.`,
             );
           }
         }
       }
-      if (!Number.isFinite(lastLoss) || (finite && !Number.isFinite(gradNorm))) {
-        throw new NonFiniteLossError(
-          `non-finite ${
-            Number.isFinite(lastLoss) ? "gradient norm" : "loss"
-          } (${lastLoss}) at step ` +
-            `${step}; stopped. The last good checkpoint is ${lastCkpt}; lower the learning rate or ` +
-            `check the data, then resume.`,
-        );
-      }
-      const dt = (performance.now() - t0) / 1000;
-      const lr: Record<string, number> = {};
-      for (const g of o.optimizer.groups) lr[g.name ?? "default"] = g.lr;
-      const done = step + 1;
-      const m: Metric = {
+    } else {
+      p.gradNorm = stepOptimizer();
+      o.optimizer.zeroGrad();
+      await afterStep(step);
+    }
+    return p;
+  };
+  /** Clip + step; the squared gradient norm's read is started, not awaited. */
+  const stepOptimizer = (): Promise<number> => {
+    const sumsq = o.optimizer.clipAndStep(o.optim.clipGradNorm);
+    const read = sumsq.item();
+    sumsq.dispose();
+    return read;
+  };
+  /** Data parallelism: rank 0's BN buffers everywhere, weight checksums now and then. */
+  const afterStep = async (step: number) => {
+    if (!dp) return;
+    await dp.broadcastBuffers();
+    if (c.distCheckEvery > 0 && ((step + 1) % c.distCheckEvery === 0 || step + 1 === end)) {
+      await dp.verify(step + 1);
+    }
+  };
+
+  /** Awaits a step's scalars: NaN guard, metrics, progress, validation and checkpoint. */
+  const finishStep = async (p: PendingStep): Promise<void> => {
+    const { step, finite } = p;
+    lastLoss = await p.loss;
+    const partSums: Record<string, number> = {};
+    for (const [k, v] of p.parts) partSums[k] = (partSums[k] ?? 0) + (await v) / c.accumulate;
+    const gradNorm = p.gradNorm ? Math.sqrt(await p.gradNorm) : NaN;
+    if (!Number.isFinite(lastLoss) || (finite && !Number.isFinite(gradNorm))) {
+      throw new NonFiniteLossError(
+        `non-finite ${
+          Number.isFinite(lastLoss) ? "gradient norm" : "loss"
+        } (${lastLoss}) at step ` +
+          `${step}; stopped. The last good checkpoint is ${lastCkpt}; lower the learning rate or ` +
+          `check the data, then resume.`,
+      );
+    }
+    const now = performance.now();
+    const dt = (now - lastFinish) / 1000;
+    lastFinish = now;
+    const lr: Record<string, number> = {};
+    for (const g of o.optimizer.groups) lr[g.name ?? "default"] = g.lr;
+    const done = step + 1;
+    const m: Metric = {
+      step: done,
+      loss: lastLoss,
+      parts: partSums,
+      lr,
+      gradNorm,
+      imgPerSec: c.batchSize / dt,
+      ...(scaler ? { lossScale: p.lossScale, skipped: !finite } : {}),
+      time: Date.now(),
+    };
+    if (!finite) delete m.gradNorm;
+    if (root && o.val && c.valEvery > 0 && (done % c.valEvery === 0 || done === c.steps)) {
+      lastVal = await validationLoss(o, amp);
+      m.valLoss = lastVal;
+    }
+    writeMetric(m);
+    bar.tick(c.batchSize, {
+      step: done,
+      loss: lastLoss.toFixed(4),
+      ...(lastVal !== null ? { val: lastVal.toFixed(4) } : {}),
+    });
+    const due = (c.checkpointEvery > 0 && done % c.checkpointEvery === 0) || done === c.steps;
+    if (root && due) {
+      metricsFile.syncSync();
+      lastCkpt = await saveCheckpoint(ckptDir, o.model, o.optimizer, o.rng, {
         step: done,
-        loss: lastLoss,
-        parts: partSums,
-        lr,
-        gradNorm,
-        imgPerSec: c.batchSize / dt,
-        ...(scaler ? { lossScale, skipped: !finite } : {}),
-        time: Date.now(),
-      };
-      if (!finite) delete m.gradNorm;
-      if (root && o.val && c.valEvery > 0 && (done % c.valEvery === 0 || done === c.steps)) {
-        lastVal = await validationLoss(o, amp);
-        m.valLoss = lastVal;
-      }
-      writeMetric(m);
-      bar.tick(c.batchSize, {
-        step: done,
-        loss: lastLoss.toFixed(4),
-        ...(lastVal !== null ? { val: lastVal.toFixed(4) } : {}),
+        metricsLines,
+        ...(scaler ? { amp: scaler.state() } : {}),
       });
-      const due = (c.checkpointEvery > 0 && done % c.checkpointEvery === 0) || done === c.steps;
-      if (root && due) {
-        metricsFile.syncSync();
-        lastCkpt = await saveCheckpoint(ckptDir, o.model, o.optimizer, o.rng, {
-          step: done,
-          metricsLines,
-          ...(scaler ? { amp: scaler.state() } : {}),
-        });
+    }
+  };
+
+  try {
+    let pending: PendingStep | null = null;
+    for (let step = start; step < end; step++) {
+      const p = await recordStep(step);
+      if (pending) await finishStep(pending);
+      pending = p;
+      if (scaler || dp || syncAt(step + 1)) {
+        await finishStep(p);
+        pending = null;
       }
     }
+    if (pending) await finishStep(pending);
   } finally {
     metricsFile.close();
     bar.done();

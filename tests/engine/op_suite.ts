@@ -287,6 +287,29 @@ export function opCases(): OpCase[] {
     run: ([x, g, b, rm, rv]) => ops.batchNorm2d(x, g, b, rm, rv, { training: false }),
     ref: ([x, g, b, rm, rv]) => R.batchNormEval(x, g, b, rm, rv, 2, 2, 4, 1e-5),
   });
+  const reluOf = (y: F) => y.map((v) => Math.max(0, v));
+  cases.push({
+    name: "batchNorm2d train + fused relu",
+    inputs: [{ shape: [3, 2, 2, 3] }, { shape: [2] }, { shape: [2] }],
+    run: ([x, g, b]) => {
+      const rm = tensor(x.backend, new Float32Array(2)), rv = tensor(x.backend, [1, 1]);
+      return ops.batchNorm2d(x, g, b, rm, rv, { training: true, relu: true });
+    },
+    ref: ([x, g, b]) => reluOf(R.batchNormTrain(x, g, b, 3, 2, 6, 1e-5)),
+    gradTol: 1e-3,
+  });
+  cases.push({
+    name: "batchNorm2d eval + fused relu",
+    inputs: [
+      { shape: [2, 2, 2, 2] },
+      { shape: [2] },
+      { shape: [2] },
+      { shape: [2], grad: false },
+      { shape: [2], kind: "positive", grad: false },
+    ],
+    run: ([x, g, b, rm, rv]) => ops.batchNorm2d(x, g, b, rm, rv, { training: false, relu: true }),
+    ref: ([x, g, b, rm, rv]) => reluOf(R.batchNormEval(x, g, b, rm, rv, 2, 2, 4, 1e-5)),
+  });
   cases.push({
     name: "layerNorm",
     inputs: [{ shape: [2, 3, 6] }, { shape: [6] }, { shape: [6] }],

@@ -16,6 +16,24 @@ interface CompiledKernel {
 /** Dispatch grid in workgroups. */
 export type Grid = readonly [number, number, number];
 
+/** One timed dispatch of a profile: the op label set by the caller, the kernel and its GPU time. */
+export interface DispatchTiming {
+  label: string;
+  kernel: string;
+  /** GPU nanoseconds between the pass's begin and end timestamps. */
+  ns: number;
+}
+
+/** A storage binding: a buffer, or `size` bytes of it from `offset` (parts of a flat arena). */
+export interface BufRange {
+  buffer: GPUBuffer;
+  offset: number;
+  size?: number;
+}
+
+/** Timestamp queries per query set (two per dispatch). */
+const QUERIES = 4096;
+
 const ARENA_BYTES = 2 << 20;
 const UPLOAD_BYTES = 4 << 20;
 
@@ -43,6 +61,19 @@ export class GpuContext {
   private upCpu = new Uint8Array(UPLOAD_BYTES);
   private upUsed = 0;
   private errors: string[] = [];
+  /**
+   * Submit after this many dispatches even while recording continues (0: only on
+   * flush/read/arena overflow), so a GPU starts on a long step before JS has recorded all of it.
+   */
+  submitEvery = 0;
+  private sinceSubmit = 0;
+  /** Label attached to the dispatches recorded next (profiling; set by the caller). */
+  opLabel = "";
+  private profile: {
+    sets: GPUQuerySet[];
+    used: number; // queries used in the last set
+    labels: { label: string; kernel: string }[];
+  } | null = null;
 
   constructor(readonly device: GPUDevice, maxPooledBytes: number) {
     this.pool = new BufferPool(device, maxPooledBytes);
@@ -142,7 +173,7 @@ export class GpuContext {
    * Records one dispatch of `spec` with storage buffers bound in declaration order and the
    * given parameter values; a grid with a zero dimension records nothing.
    */
-  dispatch(spec: KernelSpec, buffers: readonly GPUBuffer[], params: readonly number[], grid: Grid) {
+  dispatch(spec: KernelSpec, buffers: readonly BufRange[], params: readonly number[], grid: Grid) {
     if (grid[0] === 0 || grid[1] === 0 || grid[2] === 0) return;
     if (buffers.length !== spec.bindings.length) {
       throw new Error(`webgpu backend: kernel ${spec.key} binds ${spec.bindings.length} buffers`);
@@ -150,11 +181,98 @@ export class GpuContext {
     const k = this.compiled(spec);
     const off = this.writeParams(spec, params, k.paramBytes);
     const group = this.bindGroup(spec.key, k, buffers);
-    if (!this.pass) this.pass = this.getEncoder().beginComputePass();
-    this.pass.setPipeline(k.pipeline);
-    this.pass.setBindGroup(0, group, [off]);
-    this.pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    if (this.profile) this.timedPass(spec.key);
+    else if (!this.pass) this.pass = this.getEncoder().beginComputePass();
+    this.pass!.setPipeline(k.pipeline);
+    this.pass!.setBindGroup(0, group, [off]);
+    this.pass!.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     this.dispatches++;
+    if (this.profile) this.endPass();
+    if (this.submitEvery > 0 && ++this.sinceSubmit >= this.submitEvery) this.submit();
+  }
+
+  /** True when the device can time passes (the backend requests timestamp-query if offered). */
+  get canProfile(): boolean {
+    return this.device.features.has("timestamp-query");
+  }
+
+  /**
+   * Starts timing every dispatch: each gets its own compute pass with begin/end timestamp
+   * writes (the extra passes cost a little; use it for profiles, not for throughput figures).
+   */
+  startProfile(): void {
+    if (!this.canProfile) throw new Error("webgpu backend: the device has no timestamp-query");
+    this.endPass();
+    this.profile = { sets: [], used: QUERIES, labels: [] };
+  }
+
+  private timedPass(kernel: string): void {
+    const p = this.profile!;
+    this.endPass();
+    if (p.used + 2 > QUERIES) {
+      p.sets.push(this.device.createQuerySet({ type: "timestamp", count: QUERIES }));
+      p.used = 0;
+    }
+    const querySet = p.sets[p.sets.length - 1];
+    this.pass = this.getEncoder().beginComputePass({
+      timestampWrites: {
+        querySet,
+        beginningOfPassWriteIndex: p.used,
+        endOfPassWriteIndex: p.used + 1,
+      },
+    });
+    p.used += 2;
+    p.labels.push({ label: this.opLabel, kernel });
+  }
+
+  /** Stops timing; waits for the GPU and returns every dispatch timed since startProfile(). */
+  async stopProfile(): Promise<DispatchTiming[]> {
+    const p = this.profile;
+    if (!p) throw new Error("webgpu backend: stopProfile without startProfile");
+    this.profile = null;
+    this.endPass();
+    const bytes = QUERIES * 8;
+    const resolved = p.sets.map((qs, i) => {
+      const count = i === p.sets.length - 1 ? p.used : QUERIES;
+      const dst = this.device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      const read = this.device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      if (count > 0) this.getEncoder().resolveQuerySet(qs, 0, count, dst, 0);
+      this.getEncoder().copyBufferToBuffer(dst, 0, read, 0, bytes);
+      return { qs, dst, read };
+    });
+    this.submit();
+    const out: DispatchTiming[] = [];
+    try {
+      for (const [i, r] of resolved.entries()) {
+        await r.read.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(r.read.getMappedRange().slice(0));
+        r.read.unmap();
+        const count = i === resolved.length - 1 ? p.used : QUERIES;
+        for (let q = 0; q < count; q += 2) {
+          const d = t[q + 1] - t[q];
+          out.push({ ...p.labels[out.length], ns: d > 0n ? Number(d) : 0 });
+        }
+      }
+    } finally {
+      for (const r of resolved) {
+        r.qs.destroy();
+        r.dst.destroy();
+        r.read.destroy();
+      }
+    }
+    this.checkErrors();
+    return out;
+  }
+
+  /** A stable small id for a GPU buffer (bind-group cache keys). */
+  idOf(b: GPUBuffer): number {
+    return this.bufId(b);
   }
 
   private bufId(b: GPUBuffer): number {
@@ -168,9 +286,9 @@ export class GpuContext {
    * objects step after step, so a training loop reuses its groups. The cache is cleared when it
    * grows large (entries of destroyed buffers can never match again).
    */
-  private bindGroup(key: string, k: CompiledKernel, buffers: readonly GPUBuffer[]): GPUBindGroup {
+  private bindGroup(key: string, k: CompiledKernel, buffers: readonly BufRange[]): GPUBindGroup {
     let gk = key;
-    for (const b of buffers) gk += `|${this.bufId(b)}`;
+    for (const b of buffers) gk += `|${this.bufId(b.buffer)}@${b.offset}`;
     let g = this.groups.get(gk);
     if (g) return g;
     if (this.groups.size >= 8192) this.groups.clear();
@@ -178,7 +296,14 @@ export class GpuContext {
       binding: 0,
       resource: { buffer: this.arena, offset: 0, size: k.paramBytes },
     }];
-    buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b } }));
+    buffers.forEach((b, i) =>
+      entries.push({
+        binding: i + 1,
+        resource: b.size === undefined
+          ? { buffer: b.buffer }
+          : { buffer: b.buffer, offset: b.offset, size: b.size },
+      })
+    );
     g = this.device.createBindGroup({ layout: k.layout, entries });
     this.groups.set(gk, g);
     return g;
@@ -231,6 +356,7 @@ export class GpuContext {
       this.submits++;
       this.encoder = null;
     }
+    this.sinceSubmit = 0;
     this.pool.afterSubmit();
     this.arenaUsed = 0;
     this.upUsed = 0;

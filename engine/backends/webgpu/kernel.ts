@@ -10,8 +10,16 @@ export type ParamType = "u32" | "i32" | "f32";
 /** One field of a kernel's uniform struct `P` (read in WGSL as `u.<name>`). */
 export type ParamField = readonly [name: string, type: ParamType];
 
-/** Element type a storage binding is declared with in WGSL. */
-export type ElemType = "f32" | "i32" | "u32" | "f16";
+/**
+ * Element type a storage binding is declared with in WGSL; the vec4 forms let GEMM kernels load
+ * 16 (or 8) bytes at once from operands whose rows and offsets are multiples of four elements.
+ */
+export type ElemType = "f32" | "i32" | "u32" | "f16" | "vec4<f32>" | "vec4<f16>";
+
+/** True for bindings that hold f16 data (scalar or vec4). */
+export function isHalf(t: ElemType): boolean {
+  return t === "f16" || t === "vec4<f16>";
+}
 
 /** One storage binding; `rw` marks it writable (read_write), otherwise read-only. */
 export interface BindingSpec {

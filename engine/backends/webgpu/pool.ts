@@ -62,6 +62,11 @@ export class BufferPool {
     this.pooled += size;
   }
 
+  /** Destroys a buffer that is not pooled (an arena) once the commands recorded so far are submitted. */
+  discard(buf: GPUBuffer): void {
+    this.doomed.push(buf);
+  }
+
   /** Bytes held on free lists. */
   get pooledBytes(): number {
     return this.pooled;

@@ -184,13 +184,18 @@ export function clipByNormKernel(): KernelSpec {
   }));
 }
 
-/** SGD with momentum and weight decay (PyTorch semantics without dampening). */
-export function sgdKernel(): KernelSpec {
-  return cached(`sgd`, () => ({
-    params: [["n", "u32"], ["lr", "f32"], ["momentum", "f32"], ["wd", "f32"]],
-    bindings: [rw("Wt"), ro("G"), rw("Mo")],
+/**
+ * SGD with momentum and weight decay (PyTorch semantics without dampening); with `clip`, the
+ * gradient is first scaled by min(1, maxNorm / (sqrt(S[0]) + 1e-6)) (clipByNorm fused in).
+ */
+export function sgdKernel(clip = false): KernelSpec {
+  return cached(`sgd${clip ? ":clip" : ""}`, () => ({
+    params: [["n", "u32"], ["lr", "f32"], ["momentum", "f32"], ["wd", "f32"], ["maxNorm", "f32"]],
+    bindings: [rw("Wt"), ro("G"), rw("Mo"), ro("S")],
     body: `${ELEM_MAIN}
-  let d = G[i] + u.wd * Wt[i];
+  var g = G[i];
+  ${clip ? "let coef = u.maxNorm / (sqrt(S[0]) + 1e-6); if (coef < 1.0) { g = g * coef; }" : ""}
+  let d = g + u.wd * Wt[i];
   let m = u.momentum * Mo[i] + d;
   Mo[i] = m;
   Wt[i] = Wt[i] - u.lr * m;

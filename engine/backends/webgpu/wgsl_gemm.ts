@@ -131,14 +131,7 @@ function buildGemm(key: string, src: GemmSource, t: GemmTiling): KernelSpec {
 var<workgroup> As: array<f32, ${BK * SA}>;
 var<workgroup> Bs: array<f32, ${BK * SB}>;
 ${accessors(src)}
-@compute @workgroup_size(${WX}, ${WY}, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let tx = lid3.x;
-  let ty = lid3.y;
-  let m0 = wid.y * ${BM}u;
-  let n0 = wid.x * ${BN}u;
-  let z = wid.z + u.zBase;
+${tileEntry(WX, WY, BM, BN)}
   ${kRange}
   ${decl.join("\n  ")}
   for (var k0 = kBeg; k0 < kEnd; k0 = k0 + ${BK}u) {
@@ -177,8 +170,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   return gemmSpec(key, src, body);
 }
 
+/**
+ * Opening of a tiled GEMM entry point with WX×WY threads and BM×BN tiles: thread (tx, ty), flat
+ * index lid, tile origin (m0, n0) and z (batch or K-chunk, offset by u.zBase).
+ */
+export function tileEntry(WX: number, WY: number, BM: number, BN: number): string {
+  return `@compute @workgroup_size(${WX}, ${WY}, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let tx = lid3.x;
+  let ty = lid3.y;
+  let m0 = wid.y * ${BM}u;
+  let n0 = wid.x * ${BN}u;
+  let z = wid.z + u.zBase;`;
+}
+
 /** The source's helper code and its loadA / loadB / storeC functions, as WGSL. */
-function accessors(src: GemmSource): string {
+export function accessors(src: GemmSource): string {
   return `${src.helpers ?? ""}
 fn loadA(z: u32, m: u32, k: u32) -> f32 { ${src.loadA} }
 fn loadB(z: u32, k: u32, n: u32) -> f32 { ${src.loadB} }
@@ -186,7 +194,7 @@ fn storeC(z: u32, m: u32, n: u32, v: f32) { ${src.storeC} }`;
 }
 
 /** A GEMM kernel: the common GEMM uniforms plus the source's own parameters and bindings. */
-function gemmSpec(key: string, src: GemmSource, body: string): KernelSpec {
+export function gemmSpec(key: string, src: GemmSource, body: string): KernelSpec {
   return {
     key,
     params: [...GEMM_COMMON_PARAMS, ...src.params],

@@ -9,6 +9,23 @@ import { ro, rw } from "./kernel.ts";
 import type { ParamField } from "./kernel.ts";
 import type { GemmSource } from "./wgsl_gemm.ts";
 
+/** Batch strides and element offsets of A, B, C (the matmul kernels' layout uniforms). */
+export const MATMUL_LAYOUT_PARAMS: readonly ParamField[] = [
+  ["strideA", "u32"],
+  ["strideB", "u32"],
+  ["strideC", "u32"],
+  ["offA", "u32"],
+  ["offB", "u32"],
+  ["offC", "u32"],
+];
+
+/** Layout plus C = alpha·A·B + beta·C. */
+export const MATMUL_PARAMS: readonly ParamField[] = [
+  ...MATMUL_LAYOUT_PARAMS,
+  ["alpha", "f32"],
+  ["beta", "f32"],
+];
+
 /** Storage element type of a matmul operand: f32, or f16 (needs shader-f16). */
 export type MatmulElem = "f32" | "f16";
 
@@ -32,16 +49,7 @@ export function matmulSource(
   return {
     name: `matmul_${transA ? "t" : "n"}${transB ? "t" : "n"}${typeTag}`,
     enables: half ? ["f16"] : undefined,
-    params: [
-      ["strideA", "u32"],
-      ["strideB", "u32"],
-      ["strideC", "u32"],
-      ["offA", "u32"],
-      ["offB", "u32"],
-      ["offC", "u32"],
-      ["alpha", "f32"],
-      ["beta", "f32"],
-    ],
+    params: MATMUL_PARAMS,
     bindings: [ro("A", ta), ro("B", tb), rw("C", tc)],
     loadA: transA
       ? `return f32(A[u.offA + z * u.strideA + k * u.M + m]);`

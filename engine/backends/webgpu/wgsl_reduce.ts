@@ -13,8 +13,8 @@ function cached(key: string, make: () => Omit<KernelSpec, "key">): KernelSpec {
   return s;
 }
 
-/** Shared-memory sum and max over the 256 threads of a workgroup. */
-const WG_REDUCE = `
+/** Shared-memory tree sum over the 256 threads of a workgroup (fixed order). */
+export const WG_SUM = `
 var<workgroup> red: array<f32, 256>;
 fn wgSum(v: f32, lid: u32) -> f32 {
   red[lid] = v;
@@ -26,7 +26,10 @@ fn wgSum(v: f32, lid: u32) -> f32 {
   let r = red[0];
   workgroupBarrier();
   return r;
-}
+}`;
+
+/** WG_SUM plus the matching max. */
+const WG_REDUCE = `${WG_SUM}
 fn wgMax(v: f32, lid: u32) -> f32 {
   red[lid] = v;
   workgroupBarrier();

@@ -13,7 +13,7 @@ import {
 import { runLeakCheck, runLeakSuite } from "../leak_suite.ts";
 import { runOpSuite } from "../op_suite.ts";
 import { runTorchParitySuite } from "../torch_parity_suite.ts";
-import { SeededRng } from "../../../engine/rng.ts";
+import { assertClose, gpuChecker, randInt, randn } from "./webgpu_util.ts";
 
 function assert(cond: unknown, msg?: string): asserts cond {
   nodeAssert.ok(cond, msg);
@@ -59,88 +59,7 @@ async function bothTilings(fn: () => Promise<void>): Promise<void> {
   }
 }
 
-/** A seeded uniform stream (the project's one generator). */
-function rng(seed: number): () => number {
-  const r = new SeededRng(seed);
-  return () => r.next();
-}
-
-function randn(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
-}
-
-function randInt(n: number, seed: number, hi: number): Int32Array {
-  const r = rng(seed);
-  return Int32Array.from({ length: n }, () => Math.floor(r() * hi));
-}
-
-type Data = Float32Array | Int32Array;
-
-/** An output buffer: its size, dtype and optional initial content (for accumulate/beta). */
-interface Out {
-  n: number;
-  dtype?: "f32" | "i32";
-  init?: Data;
-}
-
-/** Runs `call` on both backends with the same inputs; returns outputs [gpu, ref]. */
-async function runBoth(
-  inputs: Record<string, Data>,
-  outputs: Record<string, Out>,
-  call: (be: Backend, b: Record<string, Buf>) => void,
-): Promise<Record<string, [Data, Data]>> {
-  const res: Record<string, [Data, Data]> = {};
-  const backends: Backend[] = [await gpu(), new RefBackend()];
-  for (const [bi, be] of backends.entries()) {
-    const bufs: Record<string, Buf> = {};
-    for (const [k, d] of Object.entries(inputs)) {
-      bufs[k] = be.alloc(d.length, d instanceof Int32Array ? "i32" : "f32");
-      be.write(bufs[k], d);
-    }
-    for (const [k, o] of Object.entries(outputs)) {
-      bufs[k] = be.alloc(o.n, o.dtype ?? "f32");
-      if (o.init) be.write(bufs[k], o.init);
-      else be.fill(bufs[k], o.dtype === "i32" ? -7 : NaN);
-    }
-    call(be, bufs);
-    for (const k of Object.keys(outputs)) {
-      res[k] ??= [new Float32Array(), new Float32Array()];
-      res[k][bi] = await be.read(bufs[k]);
-    }
-    for (const b of Object.values(bufs)) be.free(b);
-  }
-  return res;
-}
-
-/** |g − r| ≤ rtol·(|r| + 0.01·max|r|) + 1e-6, elementwise. */
-function assertClose(name: string, g: Data, r: Data, rtol = 1e-4): void {
-  assertEquals(g.length, r.length, `${name}: length`);
-  let maxAbs = 0;
-  for (const v of r) maxAbs = Math.max(maxAbs, Math.abs(v));
-  for (let i = 0; i < r.length; i++) {
-    const tol = rtol * (Math.abs(r[i]) + 0.01 * maxAbs) + 1e-6;
-    const ok = Math.abs(g[i] - r[i]) <= tol || (Number.isNaN(g[i]) && Number.isNaN(r[i]));
-    if (!ok) {
-      throw new Error(`${name}[${i}]: webgpu ${g[i]} vs ref ${r[i]} (tol ${tol.toExponential(2)})`);
-    }
-  }
-}
-
-async function check(
-  name: string,
-  inputs: Record<string, Data>,
-  outputs: Record<string, Out>,
-  call: (be: Backend, b: Record<string, Buf>) => void,
-  rtol = 1e-4,
-  exact: string[] = [],
-): Promise<void> {
-  const res = await runBoth(inputs, outputs, call);
-  for (const [k, [g, r]] of Object.entries(res)) {
-    if (exact.includes(k)) assertEquals(Array.from(g), Array.from(r), `${name}.${k} exact`);
-    else assertClose(`${name}.${k}`, g, r, rtol);
-  }
-}
+const { check } = gpuChecker(gpu);
 
 Deno.test({
   name: "webgpu: probe reports the adapter",
@@ -827,7 +746,8 @@ Deno.test({
   name: "webgpu: whole training steps (engine TinyNet) submit only when the loss is read",
   ...opts,
   async fn() {
-    const g = await createWebGpuBackend();
+    // no chunked submits (hardware adapters default to a submit every 256 dispatches)
+    const g = await createWebGpuBackend({ submitEvery: 0 });
     try {
       // 4 steps; the loss is read after the first and the last step only (2 readbacks)
       await runLeakCheck(g, 4, 100);
@@ -887,4 +807,10 @@ if (!ignore) {
   runOpSuite("webgpu", factory);
   runTorchParitySuite("webgpu", factory);
   runLeakSuite("webgpu", factory, 200);
+  // The kernels a hardware GPU runs (tiled GEMMs; on software adapters the default is the direct
+  // template), and the legacy set that bench/gpu profiles as "before".
+  const gpuTiles = () => createWebGpuBackend({ gemmProfile: "gpu" });
+  runOpSuite("webgpu (GPU tiling)", gpuTiles);
+  runTorchParitySuite("webgpu (GPU tiling)", gpuTiles);
+  runOpSuite("webgpu (legacy kernels)", () => createWebGpuBackend({ kernels: "legacy" }));
 }

@@ -130,3 +130,31 @@ Deno.test("a NaN loss stops the run and names the last good checkpoint", async (
   );
   s.model.dispose();
 });
+
+Deno.test("losses read a step late: every step logged, a NaN batch stops the run one step on", async () => {
+  const be = await createBackend("ref");
+  const s = await setup(be, 6);
+  const workDir = await Deno.makeTempDir();
+  const good = toySource();
+  // step 3's batch is NaN: its loss is only awaited after step 4 has been recorded
+  let furthest = -1;
+  const source = {
+    ...good,
+    async get(epoch: number, step: number) {
+      furthest = Math.max(furthest, step);
+      const b = await good.get(epoch, step);
+      if (step === 3) b.images.fill(NaN);
+      return b;
+    },
+  };
+  const cfg = { ...s.trainCfg, checkpointEvery: 0, valEvery: 0 };
+  await assert.rejects(
+    train({ backend: be, ...s, train: cfg, source, workDir, progress: quiet, log: () => {} }),
+    /non-finite (loss|gradient norm) \(.*\) at step 3; stopped\. The last good checkpoint is \(none\)/,
+  );
+  const lines = (await Deno.readTextFile(join(workDir, "metrics.jsonl"))).trim().split("\n");
+  assert.deepStrictEqual(lines.map((l) => JSON.parse(l).step), [1, 2, 3]);
+  assert(lines.every((l) => Number.isFinite(JSON.parse(l).gradNorm)));
+  assert.strictEqual(furthest, 4, "recording ran exactly one step ahead of the loss reads");
+  s.model.dispose();
+});
