@@ -235,4 +235,9 @@ function formatTable(rows: Row[]): string {
   return [head, sep, ...lines].join("\n");
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  // Like the CLI: a private runtime dir for the WebGPU probe of device "auto".
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync());
+  await main();
+  Deno.exit(0); // backends' worker threads would keep the process alive
+}
