@@ -90,58 +90,67 @@ export const extractStage: Stage<ExtractConfig> = {
       cfg.cocoClasses,
     );
     const backend = await createBackend(cfg.device);
-    setInitSeed(cfg.seed);
-    const net = createBackbone(backend, arch);
-    if (cfg.weights === "pretrained") {
-      const file = join(model!.dir, "visual.safetensors");
-      net.loadStateDict((await loadSafetensors(file)).tensors, true);
-    }
-    net.eval();
-    const transform = transformSchema.parse({ size: cfg.size, evalResize: cfg.resize });
-    const kernel = await AugmentKernel.load();
-    const counts: Record<string, number> = {};
-    const dim = net.featureSize;
-    ctx.log(`device ${backend.name}; ${arch} (${cfg.weights}); splits ${splits.join(", ")}`);
-    for (const [s, split] of splits.entries()) {
-      const set = sets[s];
-      const N = set.images.length, S = cfg.size;
-      const feats = new Float32Array(N * dim);
-      const bar = ctx.progress(`extract ${split}`, N, "img");
-      const workers = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
-      const decoded = decodeResized(set.images.map((im) => im.file), cfg.resize, workers);
-      for (let lo = 0; lo < N; lo += cfg.batchSize) {
-        const B = Math.min(cfg.batchSize, N - lo);
-        const batch = new Float32Array(B * 3 * S * S);
-        for (let b = 0; b < B; b++) {
-          const r = (await decoded.next()).value!;
-          if ("error" in r) throw new Error(`${r.file}: ${r.error.message}`);
-          applyEval(kernel, r.image, transform, batch.subarray(b * 3 * S * S, (b + 1) * 3 * S * S));
-        }
-        const pooled = noGrad(() =>
-          tidy(() => {
-            const x = tensor(backend, batch, [B, 3, S, S]);
-            const v = ops.globalAvgPool(net.forward(x)); // [B, C]
-            const norm = ops.sqrt(ops.addScalar(ops.sumAxis(ops.square(v), 1, true), 1e-12)); // [B, 1]
-            return ops.div(v, norm); // [B, C]
-          })
-        );
-        feats.set(await pooled.f32(), lo * dim);
-        pooled.dispose();
-        bar.tick(B);
+    try {
+      setInitSeed(cfg.seed);
+      const net = createBackbone(backend, arch);
+      if (cfg.weights === "pretrained") {
+        const file = join(model!.dir, "visual.safetensors");
+        net.loadStateDict((await loadSafetensors(file)).tensors, true);
       }
-      bar.done();
-      await Deno.writeFile(join(ctx.outDir, `${split}.f32`), new Uint8Array(feats.buffer));
-      await Deno.writeFile(
-        join(ctx.outDir, `${split}.labels.i8`),
-        new Uint8Array(set.labels.buffer, set.labels.byteOffset, set.labels.byteLength),
-      );
-      await Deno.writeTextFile(
-        join(ctx.outDir, `${split}.json`),
-        JSON.stringify({ ids: set.images.map((im) => im.id), classes: set.classes, dim }),
-      );
-      counts[split] = N;
+      net.eval();
+      const transform = transformSchema.parse({ size: cfg.size, evalResize: cfg.resize });
+      const kernel = await AugmentKernel.load();
+      const counts: Record<string, number> = {};
+      const dim = net.featureSize;
+      ctx.log(`device ${backend.name}; ${arch} (${cfg.weights}); splits ${splits.join(", ")}`);
+      for (const [s, split] of splits.entries()) {
+        const set = sets[s];
+        const N = set.images.length, S = cfg.size;
+        const feats = new Float32Array(N * dim);
+        const bar = ctx.progress(`extract ${split}`, N, "img");
+        const workers = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
+        const decoded = decodeResized(set.images.map((im) => im.file), cfg.resize, workers);
+        for (let lo = 0; lo < N; lo += cfg.batchSize) {
+          const B = Math.min(cfg.batchSize, N - lo);
+          const batch = new Float32Array(B * 3 * S * S);
+          for (let b = 0; b < B; b++) {
+            const r = (await decoded.next()).value!;
+            if ("error" in r) throw new Error(`${r.file}: ${r.error.message}`);
+            applyEval(
+              kernel,
+              r.image,
+              transform,
+              batch.subarray(b * 3 * S * S, (b + 1) * 3 * S * S),
+            );
+          }
+          const pooled = noGrad(() =>
+            tidy(() => {
+              const x = tensor(backend, batch, [B, 3, S, S]);
+              const v = ops.globalAvgPool(net.forward(x)); // [B, C]
+              const norm = ops.sqrt(ops.addScalar(ops.sumAxis(ops.square(v), 1, true), 1e-12)); // [B, 1]
+              return ops.div(v, norm); // [B, C]
+            })
+          );
+          feats.set(await pooled.f32(), lo * dim);
+          pooled.dispose();
+          bar.tick(B);
+        }
+        bar.done();
+        await Deno.writeFile(join(ctx.outDir, `${split}.f32`), new Uint8Array(feats.buffer));
+        await Deno.writeFile(
+          join(ctx.outDir, `${split}.labels.i8`),
+          new Uint8Array(set.labels.buffer, set.labels.byteOffset, set.labels.byteLength),
+        );
+        await Deno.writeTextFile(
+          join(ctx.outDir, `${split}.json`),
+          JSON.stringify({ ids: set.images.map((im) => im.id), classes: set.classes, dim }),
+        );
+        counts[split] = N;
+      }
+      net.dispose();
+      return { arch, weights: cfg.weights, dim, splits: counts, device: backend.name };
+    } finally {
+      backend.destroy(); // its threads and memory: `run` pipelines build many stages in one process
     }
-    net.dispose();
-    return { arch, weights: cfg.weights, dim, splits: counts, device: backend.name };
   },
 };

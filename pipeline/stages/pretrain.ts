@@ -273,6 +273,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
     } finally {
       source.close();
       val?.close();
+      backend.destroy(); // its threads and memory: `run` pipelines build many stages in one process
     }
   },
 };
