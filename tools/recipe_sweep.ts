@@ -71,6 +71,7 @@ const BASE_PRETRAIN = {
 interface SetResult {
   mAP: number;
   ci?: [number, number];
+  key?: string; // the evaluate artifact (for `./virtex report KEY...`)
 }
 
 /** The caption-word set on Flickr8k val, built once beside the cache. */
@@ -110,7 +111,7 @@ function downstreamConfigs(words: string, size: number, resize: number) {
 
 function summaryOf(ev: Artifact): SetResult {
   const s = ev.manifest.summary as { mAP: number; mAPCI?: [number, number] };
-  return { mAP: s.mAP, ci: s.mAPCI };
+  return { mAP: s.mAP, ci: s.mAPCI, key: ev.key };
 }
 
 async function main() {
