@@ -10,7 +10,7 @@
  *       with the project's model code, single-GPU compute from bench/gpu/RESULTS-h100.md, the
  *       bandwidth of (b), published interconnect figures: report.ts).
  *
- *   deno run -A bench/scale/main.ts [--rounds 2] [--warmup 2] [--steps 8] [--batch 32]
+ *   deno run -A bench/scale/main.ts [--rounds 3] [--warmup 2] [--steps 8] [--batch 32]
  *     [--sizes 1,4,16,64,100] [--buckets 0,4,16] [--reps 5] [--skip throughput,allreduce,model]
  *
  * Writes bench/out/scale/report.json and report.md. Needs OpenMPI's mpirun and libmpi.so.40.
@@ -100,6 +100,9 @@ async function prepare(env: Record<string, string>, images: number): Promise<str
   return ["--input", `tokens=${tok.key}`, "--input", `shards=${aug.key}`];
 }
 
+/** model.json of the latest pretraining run (its model config and vocabulary size). */
+let modelJson = "";
+
 /** One pretraining run of `ranks` x `threads`; img/s from its metrics.jsonl. */
 async function pretrainRun(o: {
   env: Record<string, string>;
@@ -133,6 +136,7 @@ async function pretrainRun(o: {
     join(o.env.VIRTEX_CACHE, "artifacts", key, "metrics.jsonl"),
   );
   const t = timedThroughput(metrics, o.batch, o.warmup);
+  modelJson = join(o.env.VIRTEX_CACHE, "artifacts", key, "model.json");
   return {
     layout: `${o.ranks}x${o.threads}`,
     ranks: o.ranks,
@@ -165,15 +169,23 @@ async function allreduceSamples(o: {
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }
 
-/** Parameters of resnet50 + L1_H2048 (bicaptioning, vocabulary 10K), built on the ref backend. */
-async function countParameters(): Promise<number> {
+/**
+ * Parameters (= gradient elements) of a pretraining model, built with the project's model code on
+ * the ref backend; `model` holds pretrain's model.* keys.
+ */
+async function countParameters(model: Record<string, unknown>, vocabSize: number): Promise<number> {
   const { createBackend } = await import("../../engine/device.ts");
   const { PretrainingModel } = await import("../../pipeline/model/tasks.ts");
   const { modelSchema } = await import("../../pipeline/pretrain/config.ts");
   const be = await createBackend("ref");
-  const cfg = modelSchema.parse({ visual: BIG.visual, textual: BIG.textual });
-  const m = await PretrainingModel.create(be, { ...cfg, vocabSize: BIG.vocab, maskSeed: 0 });
-  return m.parameters().reduce((a, p) => a + p.numel, 0);
+  const m = await PretrainingModel.create(be, {
+    ...modelSchema.parse(model),
+    vocabSize,
+    maskSeed: 0,
+  });
+  const n = m.parameters().reduce((a, p) => a + p.numel, 0);
+  be.destroy();
+  return n;
 }
 
 function positiveInt(name: string, v: string): number {
@@ -188,7 +200,7 @@ function positiveInt(name: string, v: string): number {
 async function main() {
   const { values } = parseArgs({
     options: {
-      rounds: { type: "string", default: "2" },
+      rounds: { type: "string", default: "3" },
       warmup: { type: "string", default: "2" },
       steps: { type: "string", default: "8" },
       batch: { type: "string", default: "32" },
@@ -283,7 +295,11 @@ async function main() {
           runs.push(r);
         }
       }
+      const { vocabSize, numClasses: _n, imageSize: _s, tokens: _t, ...model } = JSON.parse(
+        await Deno.readTextFile(modelJson),
+      );
       report.throughput = {
+        parameters: await countParameters(model, vocabSize),
         visual: VISUAL,
         textual: TEXTUAL,
         size: SIZE,
@@ -304,7 +320,7 @@ async function main() {
     log(`counting the parameters of ${BIG.visual} + ${BIG.textual} (ref backend, ~1 min) …`);
     report.model = {
       ...BIG,
-      parameters: await countParameters(),
+      parameters: await countParameters({ visual: BIG.visual, textual: BIG.textual }, BIG.vocab),
       compute: { ...figure, source: "bench/gpu/RESULTS-h100.md, f32" },
     };
   }

@@ -294,6 +294,7 @@ export interface ScaleReport {
     mpi: string;
   };
   throughput?: {
+    parameters?: number; // of the benchmarked model: its gradient elements
     visual: string;
     textual: string;
     size: number;
@@ -367,6 +368,13 @@ export function renderMarkdown(r: ScaleReport): string {
       `2 ranks / 1 rank, same round: ${s.ratios.map((x) => f(x, 3)).join(", ")}` +
         (s.medianRatio !== null ? ` (median ${f(s.medianRatio, 3)})` : ""),
     );
+    if (t.parameters) {
+      out.push(
+        "",
+        `Each step the ranks allreduce ${t.parameters.toLocaleString("en-US")} gradients ` +
+          `(${mb(t.parameters * 4)} MB).`,
+      );
+    }
   }
   if (r.allreduce) {
     const rows = summariseAllreduce(r.allreduce.samples);
@@ -378,7 +386,9 @@ export function renderMarkdown(r: ScaleReport): string {
       `## MPI allreduce, in-place float32 sum, ${rows[0]?.ranks ?? "?"} ranks`,
       "",
       "Median ms per call (slowest rank, after a barrier) and bus bandwidth GB/s " +
-        "(nccl-tests' busbw = bytes / time x 2(n-1)/n); variants interleaved.",
+        "(nccl-tests' busbw = bytes / time x 2(n-1)/n); variants interleaved. A bucket at " +
+        "least as large as the buffer is the same single call as flat: the difference " +
+        "between such cells is the machine's noise.",
       "",
       ...table(
         ["size MB", ...buckets.map((b) => `${bucketName(b)}: ms (GB/s) x calls`)],
@@ -386,7 +396,9 @@ export function renderMarkdown(r: ScaleReport): string {
           mb(row.bytes),
           ...buckets.map((b) => {
             const v = row.variants.find((x) => x.bucketBytes === b);
-            return v ? `${f(v.seconds * 1000)} (${f(v.busGBps, 3)}) x${v.samples}` : "n/a";
+            if (!v) return "n/a";
+            const same = v.bucketBytes >= row.bytes ? " (one call)" : "";
+            return `${f(v.seconds * 1000)} (${f(v.busGBps, 3)}) x${v.samples}${same}`;
           }),
         ]),
       ),

@@ -112,6 +112,7 @@ Deno.test("bench/scale: report.md names the ratio, the verdict and the modelled 
     date: "2026-01-01",
     machine: { cpu: "test", cores: 2, loadavgStart: [1, 1, 1], loadavgEnd: [2, 2, 2], mpi: "x" },
     throughput: {
+      parameters: 1_500_000,
       visual: "v",
       textual: "t",
       size: 64,
@@ -140,4 +141,6 @@ Deno.test("bench/scale: report.md names the ratio, the verdict and the modelled 
   // 2 GPUs: compute 1 s + PCIe 2/64 s + 1 GB at the measured 0.2 GB/s = 5 s.
   assert.match(md, /\| 2 \(1\) +\| 1\.000 +\| 0\.031 \+ 5\.000 /);
   assert.match(md, /250,000,000 parameters/);
+  assert.match(md, /allreduce 1,500,000 gradients \(6 MB\)/);
+  assert.match(md, /\| 1 +\| 1\.00 \(1\.000\) x1 +\| 2\.00 \(0\.500\) x1 \(one call\) +\|/);
 });
