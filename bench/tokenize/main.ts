@@ -44,7 +44,6 @@ async function run(cmd: string, args: string[]): Promise<[string, number]> {
   return [new TextDecoder().decode(out.stdout), ms];
 }
 
-
 if (!have("spm_train") || !have("spm_encode")) {
   console.error("bench/tokenize: spm_train/spm_encode not found (Debian package sentencepiece)");
   Deno.exit(1);
