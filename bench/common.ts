@@ -51,3 +51,18 @@ export function callShape(op: string, args: unknown[]): { shape: string | null; 
   }
   return { shape: null, flops: 0 };
 }
+
+/** The middle value of `xs` (the upper one of the two middles for an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
+/** The CPU's model name as lscpu reports it, or "unknown". */
+export function cpuModel(): string {
+  try {
+    const r = new Deno.Command("lscpu", { stdout: "piped", stderr: "null" }).outputSync();
+    const m = /^Model name:\s*(.+)$/m.exec(new TextDecoder().decode(r.stdout));
+    if (m) return m[1].trim();
+  } catch { /* no lscpu */ }
+  return "unknown";
+}

@@ -22,6 +22,7 @@
  */
 import { parseArgs } from "node:util";
 import { createWasmBackend } from "../../engine/backends/wasm.ts";
+import { cpuModel, median } from "../common.ts";
 import { type BenchCase, buildStep, CASES } from "./step.ts";
 
 const LOCK = Deno.env.get("VIRTEX_BENCH_LOCK") ?? "/tmp/virtex-bench.lock";
@@ -141,15 +142,6 @@ async function measureTorch(
   return JSON.parse(dec.decode(r.stdout).trim().split("\n").pop()!);
 }
 
-function cpuModel(): string {
-  try {
-    const r = new Deno.Command("lscpu", { stdout: "piped", stderr: "null" }).outputSync();
-    const m = /^Model name:\s*(.+)$/m.exec(new TextDecoder().decode(r.stdout));
-    if (m) return m[1].trim();
-  } catch { /* no lscpu */ }
-  return "unknown";
-}
-
 async function hasTorch(): Promise<string | null> {
   try {
     const r = await new Deno.Command(PY, {
@@ -173,8 +165,6 @@ function intFlag(v: string | undefined, name: string, min: number): number | und
   }
   return n;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   const { values } = parseArgs({

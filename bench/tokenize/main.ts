@@ -10,6 +10,7 @@
  */
 import { join } from "node:path";
 import { readFlickrCaptions } from "../../pipeline/data/flickr.ts";
+import { median } from "../common.ts";
 import { normalize } from "../../pipeline/tokenize/normalize.ts";
 import { Tokenizer, type TrainOptions, trainVocab } from "../../pipeline/tokenize/tokenizer.ts";
 import { SPECIALS, Vocab } from "../../pipeline/tokenize/vocab.ts";
@@ -42,8 +43,6 @@ async function run(cmd: string, args: string[]): Promise<[string, number]> {
   }
   return [new TextDecoder().decode(out.stdout), ms];
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 if (!have("spm_train") || !have("spm_encode")) {
   console.error("bench/tokenize: spm_train/spm_encode not found (Debian package sentencepiece)");

@@ -77,9 +77,14 @@ export class Mpi {
     return opened;
   }
 
-  /** In place: every rank's `data` becomes the elementwise sum over ranks (f32 or f64). */
-  allreduceSum(data: Float32Array | Float64Array): void {
-    this.allreduce(data, "sum");
+  /**
+   * In place: every rank's `data` becomes the elementwise sum over ranks (f32 or f64), in
+   * consecutive calls over slices of at most `bucket` elements (default: one call where the C int
+   * count allows). Each element's sum is the same whatever the slicing with 2 ranks; with more,
+   * MPI may pick another reduction order for another message size.
+   */
+  allreduceSum(data: Float32Array | Float64Array, bucket = MAX_COUNT): void {
+    this.allreduce(data, "sum", bucket);
   }
 
   /** In place: elementwise maximum over ranks (f64). */
@@ -121,12 +126,16 @@ export class Mpi {
     if (!flag[0]) check(s.MPI_Finalize(), "MPI_Finalize");
   }
 
-  private allreduce(data: Float32Array | Float64Array, op: "sum" | "max"): void {
+  private allreduce(
+    data: Float32Array | Float64Array,
+    op: "sum" | "max",
+    bucket = MAX_COUNT,
+  ): void {
     const s = this.lib.symbols;
     const type = data instanceof Float32Array ? s.ompi_mpi_float : s.ompi_mpi_double;
     const mpiOp = op === "sum" ? s.ompi_mpi_op_sum : s.ompi_mpi_op_max;
     const inPlace = Deno.UnsafePointer.create(1n); // MPI_IN_PLACE
-    for (const [lo, hi] of chunks(data.length)) {
+    for (const [lo, hi] of chunks(data.length, bucket)) {
       check(
         s.MPI_Allreduce(
           inPlace,
@@ -142,8 +151,9 @@ export class Mpi {
   }
 }
 
-function* chunks(n: number): Generator<[number, number]> {
-  for (let lo = 0; lo < n; lo += MAX_COUNT) yield [lo, Math.min(n, lo + MAX_COUNT)];
+function* chunks(n: number, size = MAX_COUNT): Generator<[number, number]> {
+  const step = Math.max(1, Math.min(MAX_COUNT, Math.floor(size)));
+  for (let lo = 0; lo < n; lo += step) yield [lo, Math.min(n, lo + step)];
 }
 
 function check(code: number, call: string): void {

@@ -1,7 +1,7 @@
 /**
  * Run by mpi_test.ts under `mpirun -np 2`: gradients are averaged over the ranks, rank 0's model
- * reaches every rank, and verify() throws once one rank's weights differ. Prints one JSON line
- * per rank.
+ * reaches every rank, a bucketed allreduce sums every slice, and verify() throws once one rank's
+ * weights differ. Prints one JSON line per rank.
  */
 import { createBackend } from "../../../engine/device.ts";
 import { Mpi } from "../../../engine/dist/mpi.ts";
@@ -17,8 +17,12 @@ const dp = new DataParallel(mpi, be, { params: [w], buffers: [bn] });
 await dp.broadcastModel();
 const loss = await dp.allreduceGradients(10 * (mpi.rank + 1));
 await dp.verify(1); // equal after the broadcast: no throw
+// Bucketed allreduce: slices of 3 elements, the last one short.
+const bucketed = Float32Array.from([1, 2, 3, 4, 5].map((v) => v * (mpi.rank + 1)));
+mpi.allreduceSum(bucketed, 3);
 const out: Record<string, unknown> = {
   rank: mpi.rank,
+  bucketed: Array.from(bucketed),
   weights: Array.from(await w.f32()),
   buffers: Array.from(await bn.f32()),
   grad: Array.from(await w.grad!.f32()),

@@ -122,7 +122,7 @@ const pretrainArtifacts = (cache: string) =>
   ).map((e) => e.name);
 
 Deno.test({
-  name: "MPI collectives: averaged gradients, rank 0's model everywhere, divergence detected",
+  name: "MPI collectives: averaged gradients, buckets, rank 0's model everywhere, divergence",
   ignore: missing !== null,
   async fn() {
     const o = await new Deno.Command("mpirun", {
@@ -146,6 +146,7 @@ Deno.test({
       assert.deepStrictEqual(r.weights, [1, 2, 3]); // rank 0's
       assert.deepStrictEqual(r.buffers, [0, 0]);
       assert.deepStrictEqual(r.grad, [1.5, 0, 2]); // mean of [1,0,2] and [2,0,2]
+      assert.deepStrictEqual(r.bucketed, [3, 6, 9, 12, 15]);
       assert.strictEqual(r.loss, 15);
       assert.strictEqual(r.diverged, true);
     }
