@@ -101,7 +101,14 @@ export function describeEvaluation(cache: Cache, evaluation: Artifact): Measurem
   };
   const seed = pcfg.train?.seed ?? 0;
   if (pcfg.train) delete pcfg.train.seed;
-  const sameInputs = canonicalJson({ cfg: pcfg, inputs: model.manifest.inputs, extract: ecfg });
+  // The method is the pretraining (minus its seed) and how features were taken, not which
+  // downstream set they were taken from: the same backbone keeps one name across sets.
+  const { dataset: _d, path: _p, splits: _s, classes: _c, cocoClasses: _cc, ...extractHow } = ecfg;
+  const sameInputs = canonicalJson({
+    cfg: pcfg,
+    inputs: model.manifest.inputs,
+    extract: extractHow,
+  });
   return {
     ...base,
     method: String(pcfg.model?.task ?? model.manifest.stage),

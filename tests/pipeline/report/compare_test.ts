@@ -83,3 +83,24 @@ Deno.test("report: pretraining seeds of one config group; another config is a se
   assertEquals(named[1].method, "long");
   assertThrows(() => buildComparison(cache, [cache.get(evals[0].replace(/.$/, "1"))!]));
 });
+
+Deno.test("report: one backbone keeps one method name across downstream sets", () => {
+  const { cache, put } = fakeCache();
+  const sets = [
+    { dataset: "voc", path: "/data/words/VOC2007", size: 128 },
+    { dataset: "coco", path: "/d/coco-tiny/annotations", cocoClasses: "voc20", size: 128 },
+  ];
+  const evals: string[] = [];
+  for (const [seed, mAP] of [[0, 28], [1, 27]]) {
+    const m = put("pretrain", { model: { task: "bicaptioning" }, train: { seed } }, {});
+    for (const ds of sets) {
+      const f = put("extract", { ...ds, weights: "pretrained" }, { model: m });
+      evals.push(put("evaluate", {}, { features: f }, { protocol: "voc07", mAP }));
+    }
+  }
+  const rows = buildComparison(cache, evals.map((k) => cache.get(k)!));
+  assertEquals(rows.map((r) => [r.downstream, r.method, r.members.length]), [
+    ["words 128px", "bicaptioning", 2],
+    ["coco-tiny voc20 128px", "bicaptioning", 2],
+  ]);
+});
