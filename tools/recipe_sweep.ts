@@ -26,6 +26,22 @@ import { extractStage } from "../pipeline/stages/extract.ts";
 import { pretrainStage } from "../pipeline/stages/pretrain.ts";
 import { tokenizeStage } from "../pipeline/stages/tokenize.ts";
 
+const USAGE = `usage: deno run -A tools/recipe_sweep.ts [options]
+
+Pretrains each recipe variant on Flickr8k train, then compares its backbone with random init
+(VOC07 SVMs, bootstrap 95 % intervals) on the Flickr8k-val caption-word set and coco-tiny VOC-20.
+Cache: $VIRTEX_CACHE (default .virtex-cache/). Needs ../shared/data (flickr8k, coco-tiny).
+
+options:
+  --variants FILE       JSON list of variants (default tools/recipe_variants.json)
+  --only A,B            run only these variant names
+  --seeds 0,1,2         pretraining seeds per variant (default 0)
+  --random-seeds 0,1,2  random-init seeds of the baseline (default 0,1,2)
+  --results FILE        JSON lines, one per finished (variant, seed); finished ones are skipped
+                        (default tools/recipe_sweep_results.jsonl)
+  --table               print the results file as a markdown table and exit
+  -h, --help            this text`;
+
 const DATA = resolve(new URL("../../shared/data", import.meta.url).pathname);
 const FLICKR = join(DATA, "flickr8k");
 const COCO = join(DATA, "coco-tiny");
@@ -123,8 +139,13 @@ async function main() {
       "random-seeds": { type: "string", default: "0,1,2" },
       results: { type: "string", default: "tools/recipe_sweep_results.jsonl" },
       table: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   if (values.table) {
     console.log(formatTable(readResults(values.results!)));
     return;
