@@ -1,9 +1,15 @@
 /**
- * Percentile-bootstrap confidence intervals over test images: the test set is resampled with
- * replacement (same size, seeded), the metric recomputed on each resample, and the interval read
- * off the resampled metrics' quantiles. It answers "how much would this figure move on another
- * test set of the same size from the same distribution" — what decides whether two backbones
- * differ by more than noise on a few hundred images.
+ * Bootstrap confidence intervals over test images: the test set is resampled with replacement
+ * (same size, seeded), the metric recomputed on each resample, and the interval read off the
+ * resampled metrics' quantiles. It answers "how much would this figure move on another test set of
+ * the same size from the same distribution" — what decides whether two backbones differ by more
+ * than noise on a few hundred images.
+ *
+ * Average precision is biased upwards under resampling: a positive drawn twice sits twice at its
+ * rank, and the second copy sees the first above it. With rare positives (a few per class) the
+ * resampled mAPs can all lie above the estimate, and the plain percentile interval then excludes
+ * it. The mAP interval is therefore bias-shifted: its quantiles are moved by the estimate minus
+ * the resamples' mean, keeping the width the resampling measured, centred as the estimate is.
  */
 import { SeededRng } from "../../engine/rng.ts";
 import { averagePrecision } from "./ap.ts";
@@ -38,10 +44,17 @@ function quantile(sorted: Float64Array, q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
-function interval(values: Float64Array, level: number): Interval {
+/** Percentile interval of `values`, moved by `shift` and clamped to [0, 1]. */
+function interval(values: Float64Array, level: number, shift = 0): Interval {
   values.sort();
   const a = (1 - level) / 2;
-  return { low: quantile(values, a), high: quantile(values, 1 - a), level, samples: values.length };
+  const clamp = (x: number) => Math.min(1, Math.max(0, x + shift));
+  return {
+    low: clamp(quantile(values, a)),
+    high: clamp(quantile(values, 1 - a)),
+    level,
+    samples: values.length,
+  };
 }
 
 /** Row indices of each resample, drawn once and shared by every class (paired over classes). */
@@ -54,36 +67,46 @@ function* resamples(rows: number, o: BootstrapOptions): Generator<Uint32Array> {
   }
 }
 
+/** mAP of the rows `idx` (a class with no positive among them is left out of the mean). */
+function mapOfRows(classes: ScoredClass[], idx: ArrayLike<number>): number | null {
+  const truth: boolean[] = [], score: number[] = [];
+  let sum = 0, counted = 0;
+  for (const c of classes) {
+    truth.length = 0;
+    score.length = 0;
+    let pos = 0;
+    for (let i = 0; i < idx.length; i++) {
+      const r = idx[i];
+      const l = c.labels[r];
+      if (l === 0) continue;
+      truth.push(l > 0);
+      score.push(c.scores[r]);
+      if (l > 0) pos++;
+    }
+    if (pos === 0) continue;
+    sum += averagePrecision(truth, score);
+    counted++;
+  }
+  return counted > 0 ? sum / counted : null;
+}
+
 /**
- * Interval of mAP (mean non-interpolated AP over classes, in the unit of averagePrecision) by
- * resampling test images. In a resample a class with no positive left is dropped from the mean,
- * as the protocol drops classes without test positives.
+ * Bias-shifted interval of mAP (mean non-interpolated AP over classes, in the unit of
+ * averagePrecision) by resampling test images. In a resample a class with no positive left is
+ * dropped from the mean, as the protocol drops classes without test positives.
  */
 export function bootstrapMapInterval(classes: ScoredClass[], o: BootstrapOptions = {}): Interval {
   if (classes.length === 0) throw new Error("bootstrap: no classes");
   const rows = classes[0].labels.length;
+  const estimate = mapOfRows(classes, Uint32Array.from({ length: rows }, (_, i) => i));
+  if (estimate === null) throw new Error("bootstrap: no class has a test positive");
   const out: number[] = [];
-  const truth: boolean[] = [], score: number[] = [];
   for (const idx of resamples(rows, o)) {
-    let sum = 0, counted = 0;
-    for (const c of classes) {
-      truth.length = 0;
-      score.length = 0;
-      let pos = 0;
-      for (const r of idx) {
-        const l = c.labels[r];
-        if (l === 0) continue;
-        truth.push(l > 0);
-        score.push(c.scores[r]);
-        if (l > 0) pos++;
-      }
-      if (pos === 0) continue;
-      sum += averagePrecision(truth, score);
-      counted++;
-    }
-    if (counted > 0) out.push(sum / counted);
+    const m = mapOfRows(classes, idx);
+    if (m !== null) out.push(m);
   }
-  return interval(Float64Array.from(out), o.level ?? 0.95);
+  const mean = out.reduce((a, b) => a + b, 0) / out.length;
+  return interval(Float64Array.from(out), o.level ?? 0.95, estimate - mean);
 }
 
 /** Interval of accuracy (fraction correct) by resampling test images. */
