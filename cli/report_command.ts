@@ -83,6 +83,7 @@ export async function reportCommand(args: string[]): Promise<number> {
           mean: r.mean,
           sd: r.sd,
           ci: r.ci,
+          vsRandom: r.vsRandom,
           values: r.members.map((m) => ({ seed: m.seed, value: m.value, ci: m.ci, key: m.key })),
         })),
       },

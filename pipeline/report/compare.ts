@@ -34,6 +34,13 @@ export interface ComparisonRow {
   mean: number;
   sd: number | null; // sample sd over seeds (null for one run)
   ci: [number, number] | null; // the single run's interval (null for seed groups)
+  /** Against random init on the same downstream set (null for random init, or when absent). */
+  vsRandom: {
+    /** This row's mean minus random init's mean. */
+    meanDiff: number;
+    /** This row's lowest value minus random init's highest seed: > 0 means every run beat every seed. */
+    worstOverBest: number;
+  } | null;
 }
 
 function need(cache: Cache, key: string | undefined, what: string): Artifact {
@@ -147,7 +154,7 @@ export function compareMeasurements(
     if (!ids.includes(groupId)) ids.push(groupId);
     idsByName.set(method, ids);
   }
-  return [...groups.values()].map((members) => {
+  const rows: ComparisonRow[] = [...groups.values()].map((members) => {
     const m0 = members[0];
     const ids = idsByName.get(m0.method)!;
     const named = labels[m0.groupId] ?? members.map((m) => labels[m.key]).find((l) => l);
@@ -163,8 +170,21 @@ export function compareMeasurements(
       mean,
       sd,
       ci: members.length === 1 ? m0.ci : null,
+      vsRandom: null,
     };
   });
+  for (const r of rows) {
+    const random = rows.find((x) =>
+      x.downstream === r.downstream && x.metric === r.metric && x.method === "random init"
+    );
+    if (!random || random === r) continue;
+    r.vsRandom = {
+      meanDiff: r.mean - random.mean,
+      worstOverBest: Math.min(...r.members.map((m) => m.value)) -
+        Math.max(...random.members.map((m) => m.value)),
+    };
+  }
+  return rows;
 }
 
 /** Reads and groups evaluate artifacts (see compareMeasurements). */
@@ -191,21 +211,25 @@ export function formatRowValue(r: ComparisonRow): string {
 
 /** The comparison as a markdown table, one block per downstream set. */
 export function comparisonMarkdown(rows: ComparisonRow[]): string {
+  const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(2)}`;
   const lines = [
-    "| downstream | method | seeds | metric | value |",
-    "| --- | --- | ---: | --- | --- |",
+    "| downstream | method | seeds | metric | value | vs random init | lowest − best random |",
+    "| --- | --- | ---: | --- | --- | ---: | ---: |",
   ];
   for (const r of rows) {
+    const vs = r.vsRandom;
     lines.push(
       `| ${r.downstream} | ${r.method} | ${r.members.length} | ${r.metric} | ${
         formatRowValue(r)
-      } |`,
+      } | ${vs ? signed(vs.meanDiff) : "—"} | ${vs ? signed(vs.worstOverBest) : "—"} |`,
     );
   }
   lines.push(
     "",
     "One run: value [bootstrap 95 % interval over test images]. Several seeds: mean ± sample sd " +
-      "(each seed's value).",
+      "(each seed's value). vs random init: difference of means on the same set; lowest − best " +
+      "random: this method's lowest run minus random init's highest seed (> 0: every run beat " +
+      "every random-init seed).",
   );
   return lines.join("\n");
 }

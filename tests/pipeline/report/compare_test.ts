@@ -57,9 +57,15 @@ Deno.test("report: random-init seeds become mean ± sd, single runs keep their i
   assertEquals(rows[1].ci, [25, 30]);
   const md = comparisonMarkdown(rows);
   assert(
-    md.includes("| words 64px | random init | 3 | mAP | 22.00 ± 2.00 (20.00, 22.00, 24.00) |"),
+    md.includes(
+      "| words 64px | random init | 3 | mAP | 22.00 ± 2.00 (20.00, 22.00, 24.00) | — | — |",
+    ),
   );
-  assert(md.includes("| words 64px | bicaptioning | 1 | mAP | 27.50 [25.00, 30.00] |"));
+  assert(
+    md.includes("| words 64px | bicaptioning | 1 | mAP | 27.50 [25.00, 30.00] | +5.50 | +3.50 |"),
+  );
+  assertEquals(rows[2].vsRandom, { meanDiff: 3, worstOverBest: 1 });
+  assertEquals(rows[0].vsRandom, null);
   const svg = comparisonSvg(rows);
   assertEquals((svg.match(/class="errbar"/g) ?? []).length, 3);
   assert(svg.includes('data-low="20" data-high="24"'));
