@@ -1,6 +1,6 @@
 /** SGD with momentum and weight decay in parameter groups (PyTorch semantics, no dampening). */
 import { full, type Tensor } from "../tensor.ts";
-import { clipGradNorm } from "./clip.ts";
+import { clipGradNorm, gradSumSquares } from "./clip.ts";
 import {
   canFlatten,
   type FlatBucket,
@@ -124,11 +124,13 @@ export class SGD {
    * Clips the global gradient norm to `maxNorm` and steps, like `clipGradNorm(params, maxNorm)`
    * then `step()`; returns the [1] tensor of ‖g‖² (before clipping). With flat arenas: gradients
    * are gathered into them, then one sum-of-squares and one fused clip + SGD kernel per arena.
+   * `maxNorm` 0 (or below): no clipping, the norm is still computed (for logging).
    */
   clipAndStep(maxNorm: number): Tensor {
     const be = this.flat[0]?.bucket.params[0].backend;
+    const clip = maxNorm > 0;
     if (!be || !this.flat.every((f) => gatherGrads(be, f.bucket))) {
-      const sumsq = clipGradNorm(this.params(), maxNorm);
+      const sumsq = clip ? clipGradNorm(this.params(), maxNorm) : gradSumSquares(this.params());
       this.step();
       return sumsq;
     }
@@ -145,7 +147,7 @@ export class SGD {
         lr: group.lr,
         momentum: group.momentum,
         weightDecay: group.weightDecay,
-        clip: { sumsq: sumsq.buf, maxNorm },
+        ...(clip ? { clip: { sumsq: sumsq.buf, maxNorm } } : {}),
       });
     }
     this.stepCount++;

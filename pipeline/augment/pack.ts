@@ -1,11 +1,11 @@
 /**
  * Decoding + short-side resizing of many image files, in order, spread over Deno Workers (each
- * with its own decoder and augment kernel), for packing shards.
+ * with its own decoder and augment kernel), and packing them into shards (augment, finetune).
  */
 import { AugmentKernel } from "../../kernels/augment.ts";
 import { decodeImage } from "../data/image.ts";
-import type { RgbImage } from "../data/types.ts";
-import { resizeShortSide } from "./shards.ts";
+import type { BadRecord, ImageRecord, RgbImage } from "../data/types.ts";
+import { resizeShortSide, type ShardIndex, ShardWriter } from "./shards.ts";
 
 /** Request/reply of pack_worker.ts. */
 export type PackRequest = { id: number; file: string; shortSide: number };
@@ -76,4 +76,51 @@ export async function* decodeResized(
   } finally {
     for (const w of pool) w.terminate();
   }
+}
+
+/**
+ * Worker count for decoding: all cores, at most 8; $VIRTEX_WORKERS overrides (0 = decode in this
+ * thread). Does not change the output.
+ */
+export function packWorkers(): number {
+  const env = Deno.env.get("VIRTEX_WORKERS");
+  if (env !== undefined && Number(env) >= 0) return Math.floor(Number(env));
+  return Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
+}
+
+/** What packImages wrote. */
+export interface PackedShards {
+  index: ShardIndex;
+  bytes: number; // pixel bytes written
+  skipped: BadRecord[]; // images that failed to decode (skipBad only)
+}
+
+/**
+ * Decodes `images` (resized to `shortSide`) into shards in `dir`, in order. An image that fails
+ * to decode is an error naming it, or with `skipBad` is left out and returned in `skipped`.
+ * `onImage` is called once per image (progress).
+ */
+export async function packImages(o: {
+  images: readonly ImageRecord[];
+  dir: string;
+  shortSide: number;
+  shardBytes?: number;
+  skipBad: boolean;
+  onImage?: () => void;
+}): Promise<PackedShards> {
+  const writer = new ShardWriter(o.dir, o.shortSide, o.shardBytes);
+  const skipped: BadRecord[] = [];
+  let bytes = 0, i = 0;
+  for await (const r of decodeResized(o.images.map((im) => im.file), o.shortSide, packWorkers())) {
+    const rec = o.images[i++];
+    if ("error" in r) {
+      if (!o.skipBad) throw new Error(`image "${rec.id}": ${r.error.message}`);
+      skipped.push({ source: { file: rec.file }, reason: r.error.message, kind: "image" });
+    } else {
+      await writer.add(rec.id, r.image);
+      bytes += r.image.data.length;
+    }
+    o.onImage?.();
+  }
+  return { index: await writer.finish(), bytes, skipped };
 }

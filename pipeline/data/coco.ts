@@ -21,7 +21,9 @@ export interface CocoReadOptions extends BadInputOptions {
 }
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === "object" && !Array.isArray(v);
+/** Whether a JSON value is an object (not null, not an array). */
+export const isObj = (v: unknown): v is Obj =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
 
 /** The COCO layout's image folder for `annotations/<kind>_<split>.json`, or null when absent. */
 export function cocoImagesDir(path: string): string | null {
@@ -46,15 +48,20 @@ function imagesDirFor(path: string, opts: CocoReadOptions): string {
   );
 }
 
-function topArray(doc: unknown, path: string, key: string): unknown[] {
+/** The array at top-level `key` of a parsed JSON document; an error names the file and key. */
+export function topArray(doc: unknown, path: string, key: string): unknown[] {
   if (!isObj(doc)) throw new DataError({ file: path }, "expected a JSON object at the top level");
   const v = doc[key];
   if (!Array.isArray(v)) throw new DataError({ file: path, field: key }, `missing array "${key}"`);
   return v;
 }
 
-/** Reads `images[]` of one COCO file: id → record, with per-entry validation and image checks. */
-async function readImages(
+/**
+ * Reads `images[]` of one COCO-style file (COCO, iNaturalist): id → record, with per-entry
+ * validation and image checks; file_name is relative to `opts.imagesDir` (default: the COCO layout
+ * guess).
+ */
+export async function readImages(
   doc: unknown,
   path: string,
   opts: CocoReadOptions,

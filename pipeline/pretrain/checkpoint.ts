@@ -9,12 +9,19 @@ import type { LookAhead, LossScalerState, SGD } from "../../engine/optim/index.t
 import { decodeOptimizerState, encodeOptimizerState } from "../../engine/optim/index.ts";
 import { loadModule, saveModule, writeFileAtomic } from "../../engine/safetensors.ts";
 import type { CounterRng } from "../../engine/rng.ts";
-import type { PretrainingModel } from "../model/tasks.ts";
+import type { Module } from "../../engine/nn/index.ts";
+
+/** What a checkpoint holds of a model: its state dict and host-side counters (extraState). */
+export interface CheckpointModel extends Module {
+  extraState(): Record<string, number>;
+  loadExtraState(s: Record<string, number>): void;
+}
 
 export interface CheckpointState {
   step: number; // optimizer steps completed
   rng: { seed: number; offset: number };
-  model: { maskCounter: number };
+  /** The model's host-side counters (e.g. the masked-LM mask counter). */
+  model: Record<string, number>;
   /** Metrics lines written up to this step (to truncate metrics.jsonl on resume). */
   metricsLines: number;
   /** Dynamic loss scaler (AMP runs only). */
@@ -31,7 +38,7 @@ export function checkpointName(step: number): string {
 /** Saves a checkpoint and then points LATEST at it. */
 export async function saveCheckpoint(
   dir: string,
-  model: PretrainingModel,
+  model: CheckpointModel,
   opt: SGD | LookAhead,
   rng: CounterRng,
   state: Omit<CheckpointState, "rng" | "model">,
@@ -69,6 +76,13 @@ export function checkpointsNewestFirst(dir: string): string[] {
   return names.sort().reverse().map((n) => join(dir, n));
 }
 
+/** Deletes every checkpoint directory in `dir` whose name is not in `keep` (e.g. step-00000100). */
+export async function pruneCheckpoints(dir: string, keep: readonly string[]): Promise<void> {
+  for (const path of checkpointsNewestFirst(dir)) {
+    if (!keep.some((k) => path === join(dir, k))) await Deno.remove(path, { recursive: true });
+  }
+}
+
 /**
  * Restores the newest checkpoint that loads: LATEST first, then older ones; a checkpoint that
  * fails to load (truncated or corrupt files) is reported through `warn` and skipped. Returns the
@@ -77,7 +91,7 @@ export function checkpointsNewestFirst(dir: string): string[] {
  */
 export async function restoreNewest(
   dir: string,
-  model: PretrainingModel,
+  model: CheckpointModel,
   opt: SGD | LookAhead,
   rng: CounterRng,
   warn: (m: string) => void,
@@ -105,7 +119,7 @@ export async function restoreNewest(
 /** Restores model, optimizer and RNG from a checkpoint directory; returns its state. */
 export async function loadCheckpoint(
   path: string,
-  model: PretrainingModel,
+  model: CheckpointModel,
   opt: SGD | LookAhead,
   rng: CounterRng,
 ): Promise<CheckpointState> {

@@ -1,7 +1,8 @@
 /**
  * Adapts an augment artifact (image shards) + a tokenize artifact (packed captions, vocabulary)
  * into the trainer's deterministic BatchSource, with train/val splits, data-efficiency subsets
- * (a percentage of images, one caption per image) and optional multi-label targets.
+ * (a percentage of images, one caption per image) and optional per-image targets (multi-label
+ * classes for pretraining, class labels for fine-tuning, where there are no captions).
  */
 import { join } from "node:path";
 import { AugmentLoader, type Batch as LoaderBatch } from "../augment/loader.ts";
@@ -59,6 +60,30 @@ export function selectImages(
   return idx;
 }
 
+/**
+ * Per-image 0/1 targets over `classes` classes (HostBatch.labels): writes the row of image `id`
+ * into `out` (zero-filled) at `offset`.
+ */
+export interface TargetSource {
+  readonly classes: number;
+  write(id: string, out: Float32Array, offset: number): void;
+}
+
+/** Targets of a multi-label set: 1 where the label is 1; -1 and 0 (difficult) give 0. */
+export function labelTargets(ls: LabelSet): TargetSource {
+  const K = ls.classes.length;
+  const row = new Map<string, number>();
+  ls.images.forEach((im, i) => row.set(im.id, i));
+  return {
+    classes: K,
+    write(id, out, offset) {
+      const r = row.get(id);
+      if (r === undefined) return;
+      for (let k = 0; k < K; k++) out[offset + k] = ls.labels[r * K + k] === 1 ? 1 : 0;
+    },
+  };
+}
+
 /** A BatchSource over an AugmentLoader that keeps prefetching while steps run in order. */
 export class LoaderSource implements BatchSource {
   private iter: AsyncGenerator<LoaderBatch> | null = null;
@@ -68,22 +93,23 @@ export class LoaderSource implements BatchSource {
     private readonly loader: AugmentLoader,
     readonly imageSize: number,
     readonly maxLength: number,
-    private readonly labels: LabelSet | null,
-    private readonly labelRow: Map<string, number>,
+    private readonly targets: TargetSource | null,
   ) {}
 
   static async open(o: {
     shardsDir: string;
-    captions: CaptionStore;
-    subset: number[];
+    /** Caption tokens of the images (absent: batches without tokens, e.g. fine-tuning). */
+    captions?: CaptionStore;
+    /** Shard image indices to iterate (default: all). */
+    subset?: number[];
     batchSize: number;
     seed: number;
     mode: "train" | "eval";
     transform: TransformConfig;
     workers: number;
-    labels?: LabelSet | null;
+    targets?: TargetSource | null;
   }): Promise<LoaderSource> {
-    const swapper = new LeftRightSwapper(o.captions.vocab.pieces.map((p) => p.piece));
+    const caps = o.captions;
     const loader = await AugmentLoader.open({
       dir: o.shardsDir,
       batchSize: o.batchSize,
@@ -92,21 +118,13 @@ export class LoaderSource implements BatchSource {
       transform: o.transform,
       subset: o.subset,
       workers: o.workers,
-      captions: {
-        tokens: (id) => o.captions.byImage.get(id) ?? [],
-        swapper,
-        maxLength: o.captions.maxLength,
+      captions: caps && {
+        tokens: (id) => caps.byImage.get(id) ?? [],
+        swapper: new LeftRightSwapper(caps.vocab.pieces.map((p) => p.piece)),
+        maxLength: caps.maxLength,
       },
     });
-    const labelRow = new Map<string, number>();
-    o.labels?.images.forEach((im, i) => labelRow.set(im.id, i));
-    return new LoaderSource(
-      loader,
-      o.transform.size,
-      o.captions.maxLength,
-      o.labels ?? null,
-      labelRow,
-    );
+    return new LoaderSource(loader, o.transform.size, caps?.maxLength ?? 0, o.targets ?? null);
   }
 
   get batchesPerEpoch(): number {
@@ -140,15 +158,10 @@ export class LoaderSource implements BatchSource {
   }
 
   private labelsOf(ids: string[]): Float32Array | undefined {
-    const ls = this.labels;
-    if (!ls) return undefined;
-    const K = ls.classes.length;
-    const out = new Float32Array(ids.length * K);
-    ids.forEach((id, b) => {
-      const r = this.labelRow.get(id);
-      if (r === undefined) return;
-      for (let k = 0; k < K; k++) out[b * K + k] = ls.labels[r * K + k] === 1 ? 1 : 0;
-    });
+    const t = this.targets;
+    if (!t) return undefined;
+    const out = new Float32Array(ids.length * t.classes);
+    ids.forEach((id, b) => t.write(id, out, b * t.classes));
     return out;
   }
 

@@ -1,9 +1,11 @@
 /**
- * The pretraining loop: micro-batches with gradient accumulation, global-norm clipping, SGD +
- * LookAhead under a warmup-then-decay LR schedule, periodic validation loss, checkpoints with exact
- * resume, metrics as JSONL, a NaN/Inf guard that stops the run and keeps the last good checkpoint.
- * With AMP (train.amp) the forward/backward runs under `autocast` and a dynamic loss scaler skips
- * steps whose gradients overflow (its scale is part of the checkpoint).
+ * The training loop of `pretrain` and `finetune`: micro-batches with gradient accumulation,
+ * global-norm clipping, SGD (+ LookAhead) under a warmup-then-decay LR schedule, periodic
+ * validation loss and periodic evaluation (a caller's hook, e.g. VOC07 SVM mAP of the backbone or
+ * fine-tuning accuracy), checkpoints with exact resume, metrics as JSONL, a NaN/Inf guard that stops
+ * the run and keeps the last good checkpoint. With AMP (train.amp) the forward/backward runs under
+ * `autocast` and a dynamic loss scaler skips steps whose gradients overflow (its scale is part of
+ * the checkpoint).
  */
 import { join } from "node:path";
 import { autocast } from "../../engine/amp.ts";
@@ -18,10 +20,16 @@ import {
 } from "../../engine/optim/index.ts";
 import type { CounterRng } from "../../engine/rng.ts";
 import { noGrad, tidy } from "../../engine/scope.ts";
-import { tensor } from "../../engine/tensor.ts";
+import { type Tensor, tensor } from "../../engine/tensor.ts";
 import type { Progress } from "../stage.ts";
-import type { Batch, PretrainingModel } from "../model/tasks.ts";
-import { restoreNewest, saveCheckpoint } from "./checkpoint.ts";
+import type { Batch } from "../model/tasks.ts";
+import {
+  type CheckpointModel,
+  checkpointName,
+  pruneCheckpoints,
+  restoreNewest,
+  saveCheckpoint,
+} from "./checkpoint.ts";
 import type { DataParallel } from "./data_parallel.ts";
 import { decodeOptimizerState, encodeOptimizerState } from "../../engine/optim/index.ts";
 import { type OptimConfig, resolveAmp, type TrainConfig } from "./config.ts";
@@ -43,9 +51,24 @@ export interface BatchSource {
   get(epoch: number, step: number): Promise<HostBatch>;
 }
 
+/** A model the trainer can train: a scalar loss per batch, plus what checkpoints hold. */
+export interface TrainableModel extends CheckpointModel {
+  loss(batch: Batch): { loss: Tensor; parts: Record<string, Tensor> };
+}
+
+/** Periodic evaluation: figures of the model (run in eval mode) for the metrics line. */
+export interface Evaluation {
+  /** Every this many steps, and after the last (0: never). */
+  every: number;
+  /** The figures after `step` steps, e.g. { mAP: 61.2 }; written as the metric's `eval`. */
+  run(step: number): Promise<Record<string, number>>;
+  /** The figure that ranks evaluations (higher is better), e.g. "mAP": TrainResult.best. */
+  rankBy: string;
+}
+
 export interface TrainerOptions {
   backend: Backend;
-  model: PretrainingModel;
+  model: TrainableModel;
   optimizer: SGD | LookAhead;
   rng: CounterRng; // dropout stream (saved in checkpoints)
   train: TrainConfig;
@@ -65,6 +88,18 @@ export interface TrainerOptions {
    * metrics. Absent: one process.
    */
   dataParallel?: DataParallel;
+  /**
+   * Periodic evaluation; a step it evaluates is also checkpointed, so the best evaluated step can
+   * be picked afterwards.
+   */
+  evaluate?: Evaluation;
+  /** Progress bar label (default "pretrain"). */
+  label?: string;
+  /**
+   * "all" (default) keeps every checkpoint; "last-and-best" deletes older ones but the best
+   * evaluated step's after each save (fine-tuning: a checkpoint per epoch adds up).
+   */
+  keepCheckpoints?: "all" | "last-and-best";
 }
 
 export interface Metric {
@@ -75,6 +110,8 @@ export interface Metric {
   gradNorm?: number;
   imgPerSec?: number;
   valLoss?: number;
+  /** The periodic evaluation's figures (TrainerOptions.evaluate), on the steps it ran. */
+  eval?: Record<string, number>;
   /** AMP runs: the loss scale used this step, and whether the step was skipped (overflow). */
   lossScale?: number;
   skipped?: boolean;
@@ -88,6 +125,24 @@ export interface TrainResult {
   lastValLoss: number | null;
   metricsPath: string;
   checkpoint: string;
+  /** The best evaluated step by `evaluate.rankBy` (over the whole run, resumes included). */
+  best: { step: number; value: number } | null;
+}
+
+/** The best evaluation in metrics lines (JSON) by figure `key`, higher being better. */
+export function bestEvaluation(
+  lines: readonly string[],
+  key: string,
+): { step: number; value: number } | null {
+  let best: { step: number; value: number } | null = null;
+  for (const l of lines) {
+    const m = JSON.parse(l) as Metric;
+    const v = m.eval?.[key];
+    if (typeof v === "number" && Number.isFinite(v) && (!best || v > best.value)) {
+      best = { step: m.step, value: v };
+    }
+  }
+  return best;
 }
 
 /** Raised when the loss stops being finite; names the last good checkpoint. */
@@ -135,6 +190,16 @@ async function validationLoss(o: TrainerOptions, amp: boolean): Promise<number> 
   return total / Math.max(1, n);
 }
 
+/** Runs the evaluation hook with the model in eval mode. */
+async function evaluation(o: TrainerOptions, step: number): Promise<Record<string, number>> {
+  o.model.eval();
+  try {
+    return await o.evaluate!.run(step);
+  } finally {
+    o.model.train();
+  }
+}
+
 /** A recorded step whose scalars are still being read back (see train's recordStep). */
 interface PendingStep {
   step: number;
@@ -166,6 +231,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   const dp = o.dataParallel;
   const rank = dp?.rank ?? 0, world = dp?.size ?? 1, root = rank === 0;
   let start = 0, metricsLines = 0;
+  let best: TrainResult["best"] = null;
   // Only rank 0 reads checkpoints; it hands its state to the others below.
   const restored = root ? await restoreNewest(ckptDir, o.model, o.optimizer, o.rng, o.log) : null;
   if (restored) {
@@ -181,22 +247,23 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       metricsPath,
       lines.slice(0, metricsLines).map((l) => l + "\n").join(""),
     );
+    if (o.evaluate) best = bestEvaluation(lines.slice(0, metricsLines), o.evaluate.rankBy);
     o.log(`resuming from ${latest} (step ${start} of ${c.steps})`);
   } else {
     await Deno.writeTextFile(metricsPath, "");
   }
   if (dp) {
-    const extra = o.model.extraState();
+    const extra = o.model.extraState(), names = Object.keys(extra).sort();
     const n = dp.broadcastNumbers([
       start,
       metricsLines,
       o.rng.seed,
       o.rng.offset,
-      extra.maskCounter,
+      ...names.map((k) => extra[k]),
     ]);
     [start, metricsLines] = n;
     o.rng.load({ seed: n[2], offset: n[3] });
-    o.model.loadExtraState({ maskCounter: n[4] });
+    o.model.loadExtraState(Object.fromEntries(names.map((k, i) => [k, n[4 + i]])));
     const opt = dp.broadcastBytes(root ? await encodeOptimizerState(o.optimizer) : null);
     if (!root) decodeOptimizerState(o.optimizer, opt, "rank 0's optimizer state");
     await dp.broadcastModel();
@@ -212,7 +279,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   };
   const params = o.optimizer.groups.flatMap((g) => g.params);
   const end = o.stopAfter !== undefined ? Math.min(c.steps, start + o.stopAfter) : c.steps;
-  const bar = o.progress("pretrain", c.steps * c.batchSize, "img", start * c.batchSize);
+  const bar = o.progress(o.label ?? "pretrain", c.steps * c.batchSize, "img", start * c.batchSize);
   const metricsFile = await Deno.open(metricsPath, { append: true, create: true });
   const enc = new TextEncoder();
   const writeMetric = (m: Metric) => {
@@ -220,11 +287,15 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     metricsLines++;
   };
   let lastLoss = NaN, lastVal: number | null = null, lastCkpt = restored?.path ?? "(none)";
+  let lastEval: Record<string, string> = {}; // shown on the progress bar
   let lastFinish = performance.now();
+  const ev = o.evaluate;
+  const evaluatesAt = (done: number) =>
+    ev !== undefined && ev.every > 0 && (done % ev.every === 0 || done === c.steps);
   const syncAt = (done: number) =>
     done === end || done === c.steps ||
     (c.checkpointEvery > 0 && done % c.checkpointEvery === 0) ||
-    (o.val !== undefined && c.valEvery > 0 && done % c.valEvery === 0);
+    (o.val !== undefined && c.valEvery > 0 && done % c.valEvery === 0) || evaluatesAt(done);
 
   /**
    * Records one optimizer step on the device. Its scalars (loss, parts, gradient norm) are read
@@ -349,13 +420,23 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       lastVal = await validationLoss(o, amp);
       m.valLoss = lastVal;
     }
+    // Rank 0 alone evaluates (as it alone validates and writes checkpoints).
+    const evaluated = root && evaluatesAt(done);
+    if (evaluated) {
+      m.eval = await evaluation(o, done);
+      const v = m.eval[ev!.rankBy];
+      if (Number.isFinite(v) && (!best || v > best.value)) best = { step: done, value: v };
+      lastEval = Object.fromEntries(Object.entries(m.eval).map(([k, v]) => [k, v.toFixed(2)]));
+    }
     writeMetric(m);
     bar.tick(c.batchSize, {
       step: done,
       loss: lastLoss.toFixed(4),
       ...(lastVal !== null ? { val: lastVal.toFixed(4) } : {}),
+      ...lastEval,
     });
-    const due = (c.checkpointEvery > 0 && done % c.checkpointEvery === 0) || done === c.steps;
+    const due = (c.checkpointEvery > 0 && done % c.checkpointEvery === 0) || done === c.steps ||
+      evaluated;
     if (root && due) {
       metricsFile.syncSync();
       lastCkpt = await saveCheckpoint(ckptDir, o.model, o.optimizer, o.rng, {
@@ -363,6 +444,12 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         metricsLines,
         ...(scaler ? { amp: scaler.state() } : {}),
       });
+      if (o.keepCheckpoints === "last-and-best") {
+        await pruneCheckpoints(ckptDir, [
+          checkpointName(done),
+          ...(best ? [checkpointName(best.step)] : []),
+        ]);
+      }
     }
   };
 
@@ -389,5 +476,6 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     lastValLoss: lastVal,
     metricsPath,
     checkpoint: lastCkpt,
+    best,
   };
 }

@@ -5,10 +5,8 @@
  * pipeline/augment/loader.ts and runs inside pretrain / extract.
  */
 import { z } from "zod";
-import { decodeResized } from "../augment/pack.ts";
-import { ShardWriter } from "../augment/shards.ts";
+import { packImages, packWorkers } from "../augment/pack.ts";
 import { writeSkippedList } from "../data/errors.ts";
-import type { BadRecord } from "../data/types.ts";
 import type { Stage } from "../stage.ts";
 import { captionSourceFields, imagesDirOf, readCaptions } from "./ingest.ts";
 
@@ -23,16 +21,6 @@ const schema = z.strictObject({
 
 /** The augment stage's config (after defaults). */
 export type AugmentConfig = z.infer<typeof schema>;
-
-/**
- * Worker count for decoding: all cores, at most 8; $VIRTEX_WORKERS overrides (0 = decode in this
- * thread). Does not change the output.
- */
-function packWorkers(): number {
-  const env = Deno.env.get("VIRTEX_WORKERS");
-  if (env !== undefined && Number(env) >= 0) return Math.floor(Number(env));
-  return Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
-}
 
 /** The augment stage (see module doc). */
 export const augmentStage: Stage<AugmentConfig> = {
@@ -57,29 +45,22 @@ export const augmentStage: Stage<AugmentConfig> = {
       split: f.split,
     });
     if (set.images.length === 0) throw new Error(`${f.captions}: no images with captions`);
-    const skipped: BadRecord[] = [...set.skipped];
-    const writer = new ShardWriter(ctx.outDir, cfg.shortSide, cfg.shardMiB * 1024 * 1024);
-    const workers = packWorkers();
     ctx.log(
-      `packing ${set.images.length} images at short side ${cfg.shortSide} (${workers} workers)`,
+      `packing ${set.images.length} images at short side ${cfg.shortSide} ` +
+        `(${packWorkers()} workers)`,
     );
     const bar = ctx.progress("pack", set.images.length, "img");
-    let bytes = 0, i = 0;
-    for await (const r of decodeResized(set.images.map((im) => im.file), cfg.shortSide, workers)) {
-      const rec = set.images[i++];
-      if ("error" in r) {
-        if (!cfg.skipBad) throw new Error(`image "${rec.id}": ${r.error.message}`);
-        skipped.push({ source: { file: rec.file }, reason: r.error.message, kind: "image" });
-      } else {
-        await writer.add(rec.id, r.image);
-        bytes += r.image.data.length;
-      }
-      bar.tick();
-    }
+    const { index, bytes, skipped } = await packImages({
+      images: set.images,
+      dir: ctx.outDir,
+      shortSide: cfg.shortSide,
+      shardBytes: cfg.shardMiB * 1024 * 1024,
+      skipBad: cfg.skipBad,
+      onImage: () => bar.tick(),
+    });
     bar.done();
-    if (writer.count === 0) throw new Error(`${f.captions}: every image failed to decode`);
-    const index = await writer.finish();
-    const counts = await writeSkippedList(ctx.outDir, skipped, ctx.log);
+    if (index.images.length === 0) throw new Error(`${f.captions}: every image failed to decode`);
+    const counts = await writeSkippedList(ctx.outDir, [...set.skipped, ...skipped], ctx.log);
     return {
       images: index.images.length,
       shards: index.shards.length,

@@ -1,8 +1,10 @@
 /**
  * extract stage: runs a frozen visual backbone in eval mode over labelled image splits with the
  * eval transform (short side 256 → centre crop 224 by default), global-average-pools the final
- * grid and L2-normalizes it. Weights come from a pretrain artifact (input `model`) or, with
- * `weights: "random"`, from the same random initialisation a fresh model would get (baseline).
+ * grid and L2-normalizes it (`normalize: false` keeps the raw pooled features). Weights come from
+ * a pretrain artifact (input `model`, at `checkpoint`: last, best transfer step, or step-N) or,
+ * with `weights: "random"`, from the same random initialisation a fresh model would get
+ * (baseline).
  *
  * Artifact per split: <split>.f32 (features [N, C], little-endian), <split>.labels.i8 ([N, K]:
  * 1, -1, 0 difficult) and <split>.json ({ids, classes, dim}).
@@ -11,15 +13,10 @@ import { join } from "node:path";
 import { z } from "zod";
 import { createBackend, DEVICE_NAMES } from "../../engine/device.ts";
 import { setInitSeed } from "../../engine/init.ts";
-import { loadSafetensors } from "../../engine/safetensors.ts";
-import { noGrad, tidy } from "../../engine/scope.ts";
-import { tensor } from "../../engine/tensor.ts";
-import * as ops from "../../engine/ops/index.ts";
-import { AugmentKernel } from "../../kernels/augment.ts";
-import { decodeResized } from "../augment/pack.ts";
-import { applyEval, transformSchema } from "../augment/transforms.ts";
 import { createBackbone } from "../model/backbones.ts";
 import { DEFAULT_SPLITS, readLabelledSplits } from "../extract/datasets.ts";
+import { embedImages } from "../extract/embed.ts";
+import { backboneWeights, checkpointSchema, readModelInfo } from "../pretrain/backbone_weights.ts";
 import type { Stage } from "../stage.ts";
 
 const schema = z.strictObject({
@@ -38,6 +35,10 @@ const schema = z.strictObject({
   ),
   weights: z.enum(["pretrained", "random"]).default("pretrained").describe(
     "pretrained: the `model` input's backbone; random: random init baseline",
+  ),
+  checkpoint: checkpointSchema,
+  normalize: z.boolean().default(true).describe(
+    "L2-normalise the pooled features (VOC07 SVM protocol); false: raw features",
   ),
   arch: z.string().default("").describe("backbone for random weights (default: resnet50)"),
   seed: z.number().int().default(0).describe("random-init seed"),
@@ -76,9 +77,7 @@ export const extractStage: Stage<ExtractConfig> = {
   async run(ctx) {
     const cfg = ctx.config;
     const model = cfg.weights === "pretrained" ? ctx.inputs.model : undefined;
-    const modelInfo = model
-      ? JSON.parse(await Deno.readTextFile(join(model.dir, "model.json")))
-      : null;
+    const modelInfo = model ? await readModelInfo(model.dir) : null;
     const arch = cfg.arch || modelInfo?.visual || "resnet50";
     // Every split's labels are read (and checked) before any work on the backbone.
     const splits = cfg.splits.length ? cfg.splits : DEFAULT_SPLITS[cfg.dataset];
@@ -93,48 +92,32 @@ export const extractStage: Stage<ExtractConfig> = {
     try {
       setInitSeed(cfg.seed);
       const net = createBackbone(backend, arch);
+      let step: number | null = null;
       if (cfg.weights === "pretrained") {
-        const file = join(model!.dir, "visual.safetensors");
-        net.loadStateDict((await loadSafetensors(file)).tensors, true);
+        const w = await backboneWeights(model!.dir, cfg.checkpoint);
+        net.loadStateDict(w.tensors, true);
+        step = w.step;
       }
-      net.eval();
-      const transform = transformSchema.parse({ size: cfg.size, evalResize: cfg.resize });
-      const kernel = await AugmentKernel.load();
       const counts: Record<string, number> = {};
       const dim = net.featureSize;
-      ctx.log(`device ${backend.name}; ${arch} (${cfg.weights}); splits ${splits.join(", ")}`);
+      ctx.log(
+        `device ${backend.name}; ${arch} (${cfg.weights}${
+          cfg.weights === "pretrained" ? `, checkpoint ${cfg.checkpoint}` : ""
+        }); splits ${splits.join(", ")}`,
+      );
       for (const [s, split] of splits.entries()) {
         const set = sets[s];
-        const N = set.images.length, S = cfg.size;
-        const feats = new Float32Array(N * dim);
+        const N = set.images.length;
         const bar = ctx.progress(`extract ${split}`, N, "img");
-        const workers = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
-        const decoded = decodeResized(set.images.map((im) => im.file), cfg.resize, workers);
-        for (let lo = 0; lo < N; lo += cfg.batchSize) {
-          const B = Math.min(cfg.batchSize, N - lo);
-          const batch = new Float32Array(B * 3 * S * S);
-          for (let b = 0; b < B; b++) {
-            const r = (await decoded.next()).value!;
-            if ("error" in r) throw new Error(`${r.file}: ${r.error.message}`);
-            applyEval(
-              kernel,
-              r.image,
-              transform,
-              batch.subarray(b * 3 * S * S, (b + 1) * 3 * S * S),
-            );
-          }
-          const pooled = noGrad(() =>
-            tidy(() => {
-              const x = tensor(backend, batch, [B, 3, S, S]);
-              const v = ops.globalAvgPool(net.forward(x)); // [B, C]
-              const norm = ops.sqrt(ops.addScalar(ops.sumAxis(ops.square(v), 1, true), 1e-12)); // [B, 1]
-              return ops.div(v, norm); // [B, C]
-            })
-          );
-          feats.set(await pooled.f32(), lo * dim);
-          pooled.dispose();
-          bar.tick(B);
-        }
+        const feats = await embedImages({
+          net,
+          files: set.images.map((im) => im.file),
+          size: cfg.size,
+          resize: cfg.resize,
+          batchSize: cfg.batchSize,
+          normalize: cfg.normalize,
+          onBatch: (n) => bar.tick(n),
+        });
         bar.done();
         await Deno.writeFile(join(ctx.outDir, `${split}.f32`), new Uint8Array(feats.buffer));
         await Deno.writeFile(
@@ -148,7 +131,15 @@ export const extractStage: Stage<ExtractConfig> = {
         counts[split] = N;
       }
       net.dispose();
-      return { arch, weights: cfg.weights, dim, splits: counts, device: backend.name };
+      return {
+        arch,
+        weights: cfg.weights,
+        ...(cfg.weights === "pretrained" ? { checkpoint: cfg.checkpoint, step } : {}),
+        normalized: cfg.normalize,
+        dim,
+        splits: counts,
+        device: backend.name,
+      };
     } finally {
       backend.destroy(); // its threads and memory: `run` pipelines build many stages in one process
     }

@@ -27,7 +27,7 @@ import type { LabelSet } from "../data/types.ts";
 import { PretrainingModel } from "../model/tasks.ts";
 import { lineChartSvg } from "../plot/mod.ts";
 import { modelSchema, optimSchema, resolveAmp, trainSchema } from "../pretrain/config.ts";
-import { loadCaptionStore, LoaderSource, selectImages } from "../pretrain/data.ts";
+import { labelTargets, loadCaptionStore, LoaderSource, selectImages } from "../pretrain/data.ts";
 import { DataParallel } from "../pretrain/data_parallel.ts";
 import { buildOptimizer } from "../pretrain/optimizer.ts";
 import { train } from "../pretrain/trainer.ts";
@@ -163,7 +163,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
       mode: "train",
       transform: cfg.transform,
       workers: t.workers,
-      labels,
+      targets: labels && labelTargets(labels),
     });
     const val = valIdx.length >= 1
       ? await LoaderSource.open({
@@ -175,7 +175,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
         mode: "eval",
         transform: cfg.transform,
         workers: 0,
-        labels,
+        targets: labels && labelTargets(labels),
       })
       : undefined;
     try {

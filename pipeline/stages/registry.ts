@@ -7,6 +7,7 @@ import { augmentStage } from "./augment.ts";
 import { captionLabelsStage } from "./caption_labels.ts";
 import { evaluateStage } from "./evaluate.ts";
 import { extractStage } from "./extract.ts";
+import { finetuneStage } from "./finetune.ts";
 import { ingestStage } from "./ingest.ts";
 import { pretrainStage } from "./pretrain.ts";
 import { scenesStage } from "./scenes.ts";
@@ -22,6 +23,7 @@ export const stages: Record<string, Stage<any>> = {
   extract: extractStage,
   evaluate: evaluateStage,
   "caption-labels": captionLabelsStage,
+  finetune: finetuneStage,
 };
 
 /** The stage commands the CLI always lists (those not yet registered report so clearly). */
