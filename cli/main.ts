@@ -38,6 +38,7 @@ const STAGE_SUMMARIES: Record<string, string> = {
   extract: "pooled, L2-normalised backbone features per dataset split",
   evaluate: "VOC07 per-class SVM mAP, or linear probe top-1",
   "caption-labels": "a VOC-layout multi-label set whose classes are caption words",
+  finetune: "fine-tune a backbone with a new linear head, or the paper's linear probe",
 };
 
 function mainHelp(): string {

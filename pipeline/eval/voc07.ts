@@ -71,6 +71,41 @@ function labelColumn(s: LabelledFeatures, classes: number, c: number): Int8Array
   return out;
 }
 
+/**
+ * Classes with at least one positive in both splits (labels [rows, classes.length]); the others
+ * cannot be scored and are returned by name in `skipped`.
+ */
+export function scorableClasses(
+  classes: readonly string[],
+  train: Pick<LabelledFeatures, "labels" | "rows">,
+  test: Pick<LabelledFeatures, "labels" | "rows">,
+): { keep: number[]; skipped: string[] } {
+  const K = classes.length;
+  const hasPos = (s: Pick<LabelledFeatures, "labels" | "rows">, k: number) => {
+    for (let r = 0; r < s.rows; r++) if (s.labels[r * K + k] === 1) return true;
+    return false;
+  };
+  const keep: number[] = [], skipped: string[] = [];
+  classes.forEach((c, k) => {
+    if (hasPos(train, k) && hasPos(test, k)) keep.push(k);
+    else skipped.push(c);
+  });
+  return { keep, skipped };
+}
+
+/** The split with only the label columns `keep` (of `classes` columns). */
+export function selectColumns(
+  s: LabelledFeatures,
+  classes: number,
+  keep: readonly number[],
+): LabelledFeatures {
+  const labels = new Int8Array(s.rows * keep.length);
+  for (let r = 0; r < s.rows; r++) {
+    keep.forEach((k, j) => (labels[r * keep.length + j] = s.labels[r * classes + k]));
+  }
+  return { ...s, labels };
+}
+
 /** Runs the protocol; per-class results come back in class order. */
 export async function evaluateVoc07(
   input: Voc07Input,

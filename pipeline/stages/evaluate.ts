@@ -24,6 +24,8 @@ import {
   evaluateVoc07,
   formatVoc07Table,
   type LabelledFeatures,
+  scorableClasses,
+  selectColumns,
   voc07Json,
 } from "../eval/voc07.ts";
 import { barChartSvg } from "../plot/mod.ts";
@@ -58,31 +60,9 @@ async function splitNames(dir: string): Promise<string[]> {
   return Object.keys((m.summary?.splits ?? {}) as Record<string, number>);
 }
 
-/** Keeps the classes with at least one positive in both splits. */
-function scorableClasses(
-  train: FeatureSplit,
-  test: FeatureSplit,
-): { keep: number[]; skipped: string[] } {
-  const K = train.classes.length;
-  const hasPos = (s: FeatureSplit, k: number) => {
-    for (let r = 0; r < s.ids.length; r++) if (s.labels[r * K + k] === 1) return true;
-    return false;
-  };
-  const keep: number[] = [], skipped: string[] = [];
-  train.classes.forEach((c, k) => {
-    if (hasPos(train, k) && hasPos(test, k)) keep.push(k);
-    else skipped.push(c);
-  });
-  return { keep, skipped };
-}
-
-function selectColumns(s: FeatureSplit, keep: number[]): LabelledFeatures {
-  const K = s.classes.length, N = s.ids.length;
-  const labels = new Int8Array(N * keep.length);
-  for (let r = 0; r < N; r++) {
-    keep.forEach((k, j) => (labels[r * keep.length + j] = s.labels[r * K + k]));
-  }
-  return { features: s.features, labels, rows: N, dim: s.dim };
+/** A feature split as the VOC07 protocol takes it. */
+function asLabelled(s: FeatureSplit): LabelledFeatures {
+  return { features: s.features, labels: s.labels, rows: s.ids.length, dim: s.dim };
 }
 
 function bootstrapOpts(cfg: EvaluateConfig) {
@@ -177,7 +157,8 @@ export const evaluateStage: Stage<EvaluateConfig> = {
       ctx.log(`top-1 ${top1.toFixed(2)}%${ciText(ci)}`);
       return { protocol: "linear", top1, top1CI: ci };
     }
-    const { keep, skipped } = scorableClasses(train, test);
+    const K = train.classes.length;
+    const { keep, skipped } = scorableClasses(train.classes, asLabelled(train), asLabelled(test));
     if (keep.length === 0) throw new Error("evaluate: no class has positives in both splits");
     if (skipped.length) {
       ctx.log(
@@ -189,7 +170,11 @@ export const evaluateStage: Stage<EvaluateConfig> = {
     const classes = keep.map((k) => train.classes[k]);
     const bar = ctx.progress("voc07 svm", classes.length, "class");
     const res = await evaluateVoc07(
-      { classes, train: selectColumns(train, keep), test: selectColumns(test, keep) },
+      {
+        classes,
+        train: selectColumns(asLabelled(train), K, keep),
+        test: selectColumns(asLabelled(test), K, keep),
+      },
       {
         svm: { costs: cfg.costs, folds: cfg.folds },
         workers: cfg.workers || undefined,
@@ -197,7 +182,7 @@ export const evaluateStage: Stage<EvaluateConfig> = {
       },
     );
     bar.done();
-    const testCols = selectColumns(test, keep);
+    const testCols = selectColumns(asLabelled(test), K, keep);
     const ci = cfg.bootstrap > 0
       ? percentInterval(bootstrapMapInterval(
         res.classes.map((c, j) => ({

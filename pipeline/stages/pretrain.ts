@@ -5,10 +5,14 @@
  * artifact under checkpoints/), exact resume after a kill, metrics.jsonl + loss.svg, periodic
  * validation loss, greedy sample captions of a few validation images. `train.amp` (off | auto |
  * on, default auto) trains with f16 matrix products and dynamic loss scaling where the backend has
- * f16 (webgpu with shader-f16); "on" on a backend without f16 is an error.
+ * f16 (webgpu with shader-f16); "on" on a backend without f16 is an error. With `transfer.path`
+ * (a small VOC-layout set) the backbone is scored by VOC07 SVM mAP every `transfer.evalEvery`
+ * steps (pipeline/pretrain/transfer.ts); model.json records the best step (`checkpoint=best` of
+ * extract and finetune).
  *
  * Artifact: model.safetensors (everything), visual.safetensors (the backbone alone, torchvision
- * key names), checkpoints/step-N.safetensors, metrics.jsonl, loss.svg, samples.json, model.json.
+ * key names), checkpoints/step-N.safetensors, metrics.jsonl, loss.svg, transfer.svg (with a
+ * transfer set), samples.json, model.json.
  */
 import { join } from "node:path";
 import { z } from "zod";
@@ -30,7 +34,8 @@ import { modelSchema, optimSchema, resolveAmp, trainSchema } from "../pretrain/c
 import { labelTargets, loadCaptionStore, LoaderSource, selectImages } from "../pretrain/data.ts";
 import { DataParallel } from "../pretrain/data_parallel.ts";
 import { buildOptimizer } from "../pretrain/optimizer.ts";
-import { train } from "../pretrain/trainer.ts";
+import { type Metric, train } from "../pretrain/trainer.ts";
+import { TransferProbe, transferSchema } from "../pretrain/transfer.ts";
 import type { Stage } from "../stage.ts";
 
 const schema = z.strictObject({
@@ -55,6 +60,7 @@ const schema = z.strictObject({
   sampleImages: z.number().int().min(0).default(5).describe(
     "validation images captioned greedily at the end",
   ),
+  transfer: transferSchema.prefault({}),
 });
 
 /** The pretrain stage's config (after defaults). */
@@ -82,6 +88,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
     if (cfg.trainSplit) files.trainSplit = cfg.trainSplit;
     if (cfg.valSplit) files.valSplit = cfg.valSplit;
     if (cfg.labels) files.labels = cfg.labels;
+    if (cfg.transfer.path) files.transfer = cfg.transfer.path;
     return { artifacts: {}, files };
   },
   async run(ctx) {
@@ -134,6 +141,12 @@ export const pretrainStage: Stage<PretrainConfig> = {
       }
       labels = await readCocoInstances(ctx.inputFiles.labels);
     }
+    const transfer = ctx.inputFiles.transfer
+      ? await TransferProbe.open(cfg.transfer, ctx.inputFiles.transfer, {
+        size: cfg.transform.size,
+        resize: cfg.transform.evalResize,
+      }, ctx.log)
+      : null;
 
     // Each rank takes its share of this node's cores.
     const threads = cfg.threads ||
@@ -197,6 +210,13 @@ export const pretrainStage: Stage<PretrainConfig> = {
             buffers: model.namedBuffers().map(([, b]) => b),
           })
           : undefined,
+        evaluate: transfer
+          ? {
+            every: cfg.transfer.evalEvery,
+            rankBy: "mAP",
+            run: () => transfer.evaluate(model.visual),
+          }
+          : undefined,
       });
       // Rank 0 alone writes the artifact (the other ranks' folders are private scratch).
       if (world.rank !== 0) return {};
@@ -219,7 +239,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
         }
       }
       await Deno.copyFile(result.metricsPath, join(ctx.outDir, "metrics.jsonl"));
-      const metrics = (await Deno.readTextFile(result.metricsPath)).trim().split("\n")
+      const metrics: Metric[] = (await Deno.readTextFile(result.metricsPath)).trim().split("\n")
         .filter(Boolean).map((l) => JSON.parse(l));
       const trainPts = metrics.filter((m) => m.loss !== undefined);
       const valPts = metrics.filter((m) => m.valLoss !== undefined);
@@ -230,13 +250,31 @@ export const pretrainStage: Stage<PretrainConfig> = {
           xLabel: "step",
           yLabel: "loss",
           series: [
-            { name: "train", x: trainPts.map((m) => m.step), y: trainPts.map((m) => m.loss) },
+            { name: "train", x: trainPts.map((m) => m.step), y: trainPts.map((m) => m.loss!) },
             ...(valPts.length
-              ? [{ name: "val", x: valPts.map((m) => m.step), y: valPts.map((m) => m.valLoss) }]
+              ? [{ name: "val", x: valPts.map((m) => m.step), y: valPts.map((m) => m.valLoss!) }]
               : []),
           ],
         }),
       );
+      const transferPts = metrics.filter((m) => m.eval?.mAP !== undefined);
+      if (transfer) {
+        await Deno.writeTextFile(
+          join(ctx.outDir, "transfer.svg"),
+          lineChartSvg({
+            title: `transfer: VOC07 SVM mAP on ${cfg.transfer.testSplit} (best at step ${
+              result.best?.step ?? "-"
+            })`,
+            xLabel: "step",
+            yLabel: "mAP (%)",
+            series: [{
+              name: "mAP",
+              x: transferPts.map((m) => m.step),
+              y: transferPts.map((m) => m.eval!.mAP),
+            }],
+          }),
+        );
+      }
       const samples = await sampleCaptions(
         model,
         val ?? source,
@@ -253,6 +291,7 @@ export const pretrainStage: Stage<PretrainConfig> = {
             numClasses: labels?.classes.length ?? null,
             imageSize: cfg.transform.size,
             tokens: tokensArt.key,
+            bestStep: result.best?.step ?? null,
           },
           null,
           1,
@@ -264,6 +303,13 @@ export const pretrainStage: Stage<PretrainConfig> = {
         resumedFrom: result.resumedFrom,
         finalLoss: result.lastLoss,
         finalValLoss: result.lastValLoss,
+        ...(transfer
+          ? {
+            finalTransferMAP: transferPts[transferPts.length - 1]?.eval?.mAP ?? null,
+            bestStep: result.best?.step ?? null,
+            bestTransferMAP: result.best?.value ?? null,
+          }
+          : {}),
         trainImages: trainIdx.length,
         valImages: valIdx.length,
         device: backend.name,
