@@ -2,8 +2,8 @@
  * Checkpoint selection by transfer, end to end on tiny synthetic scenes (wasm): pretrain with a
  * VOC-layout `transfer` set scores the backbone by VOC07 SVM mAP every 2 steps into metrics.jsonl
  * and transfer.svg, checkpoints those steps and records the best; extract's checkpoint=best gives
- * the same features as step-<best>, a step without a checkpoint is an error listing the steps;
- * finetune starts from checkpoint=best.
+ * the same features as step-<best> (and with evaluate, the same mAP); a step without a checkpoint
+ * is an error listing the steps; finetune starts from checkpoint=best.
  */
 import assert from "node:assert";
 import { join } from "node:path";
@@ -102,6 +102,10 @@ Deno.test({
     };
     const fromBest = await feats("best");
     assert.deepStrictEqual(fromBest, await feats(`step-${best.step}`));
+    // The transfer score is the VOC07 protocol: extract + evaluate reproduce it exactly.
+    const bestFeats = await extract("best");
+    const ev = await ok(cache, ["evaluate", "--input", `features=${bestFeats.json.key}`]);
+    assert.strictEqual(ev.summary.mAP, best.eval.mAP);
     const other = evals.find((m) => m.step !== best.step)!.step;
     assert.notDeepStrictEqual(fromBest, await feats(`step-${other}`));
     const missing = await extract("step-3");
