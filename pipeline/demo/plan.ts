@@ -1,8 +1,9 @@
 /**
  * The demo: synthetic scenes → tokenize → augment → pretrain (VirTex bicaptioning, and token
  * classification for comparison) → extract (random init, both pretrained backbones) → evaluate
- * (VOC07 SVM mAP on two downstream label sets: shape, and shape×colour). Every step goes through
- * the cache, so a second run is served from it.
+ * (VOC07 SVM mAP on two downstream label sets: shape, and shape×colour). With `finetune`, also
+ * end-to-end fine-tuning of the VirTex and a random-init backbone on the shape set (mAP).
+ * Every step goes through the cache, so a second run is served from it.
  */
 import { join } from "node:path";
 import type { DeviceName } from "../../engine/device.ts";
@@ -11,6 +12,7 @@ import { runStage } from "../runner.ts";
 import type { Artifact } from "../stage.ts";
 import { evaluateStage } from "../stages/evaluate.ts";
 import { extractStage } from "../stages/extract.ts";
+import { finetuneStage } from "../stages/finetune.ts";
 import { augmentStage } from "../stages/augment.ts";
 import { pretrainStage } from "../stages/pretrain.ts";
 import { scenesStage } from "../stages/scenes.ts";
@@ -38,6 +40,8 @@ export interface DemoSettings {
   /** Decoder init std (model.initStd). */
   initStd: number;
   device: DeviceName;
+  /** `demo --finetune`: fine-tuning on the `shape` downstream set. */
+  finetune: { epochs: number; batchSize: number; lr: number; milestones: number[] };
 }
 
 /**
@@ -62,6 +66,7 @@ export const FULL_DEMO: DemoSettings = {
   cropScale: [0.2, 1],
   initStd: 0.05,
   device: "auto",
+  finetune: { epochs: 15, batchSize: 32, lr: 0.2, milestones: [10.5, 13.5] },
 };
 
 /** A tiny run for tests (about a minute). */
@@ -73,6 +78,7 @@ export const QUICK_DEMO: DemoSettings = {
   steps: 4,
   batchSize: 8,
   warmupSteps: 1,
+  finetune: { epochs: 1, batchSize: 8, lr: 0.2, milestones: [] },
 };
 
 /** Seeds of the random-init baselines (each a separately initialised backbone). */
@@ -95,8 +101,24 @@ export interface DemoRow {
   evaluateKey: string;
 }
 
+/** One fine-tuning run of `demo --finetune`. */
+export interface FinetuneRow {
+  method: string;
+  downstream: string;
+  /** mAP (percent) after the last epoch, and the best epoch's. */
+  mAP: number;
+  best: { step: number; mAP: number } | null;
+  stepsPerEpoch: number;
+  seconds: number | null;
+  key: string;
+  /** The run's eval.svg (val mAP per epoch). */
+  plot: string;
+}
+
 export interface DemoResult {
   rows: DemoRow[];
+  /** Fine-tuning runs (empty without `finetune`). */
+  finetune: FinetuneRow[];
   pretrain: {
     task: string;
     key: string;
@@ -121,6 +143,7 @@ export async function runDemo(
   s: DemoSettings,
   cache: Cache,
   log: (m: string) => void,
+  opts: { finetune?: boolean } = {},
 ): Promise<DemoResult> {
   let hits = 0, steps = 0;
   const keys: Record<string, string> = {};
@@ -204,9 +227,41 @@ export async function runDemo(
       });
     }
   }
+  const finetune: FinetuneRow[] = [];
+  if (opts.finetune) {
+    const ds = DOWNSTREAM[0];
+    for (const b of [backbones[RANDOM_INIT_SEEDS.length], backbones[0]]) { // VirTex, random
+      log(`fine-tuning ${b.method} on ${ds.name}`);
+      const cfg = {
+        init: b.art ? "pretrained" : "random",
+        arch: s.visual,
+        seed: b.seed ?? 0,
+        dataset: "voc",
+        path: join(data, ds.dir),
+        shortSide: S,
+        transform: { size: S, evalResize: S },
+        ...s.finetune,
+        device: s.device,
+      };
+      const art = (await step(finetuneStage, cfg, b.art ? { model: b.art } : {})).artifact;
+      const sum = art.manifest.summary;
+      const best = sum.best as { step: number; mAP: number } | null;
+      finetune.push({
+        method: b.method,
+        downstream: ds.name,
+        mAP: sum.mAP as number,
+        best,
+        stepsPerEpoch: sum.stepsPerEpoch as number,
+        seconds: secondsOf(art),
+        key: art.key,
+        plot: join(art.dir, "eval.svg"),
+      });
+    }
+  }
   const samples = JSON.parse(await Deno.readTextFile(join(pretrained[0].art.dir, "samples.json")));
   return {
     rows,
+    finetune,
     pretrain: pretrained.map((p) => ({
       task: p.task,
       key: p.art.key,

@@ -78,6 +78,7 @@ export function demoMarkdown(r: DemoResult, seconds: number, machine: string): s
       }${p.hit ? " (cached)" : ""} | \`${p.key.slice(0, 12)}\` |`
     ),
     "",
+    ...finetuneSection(r),
     "Greedy captions of validation images from the VirTex forward decoder:",
     "",
     ...r.samples.map((x) => `- ${x.id}: "${x.caption}"`),
@@ -92,6 +93,36 @@ export function demoMarkdown(r: DemoResult, seconds: number, machine: string): s
     "",
   ];
   return lines.join("\n");
+}
+
+/** File name of a fine-tuning run's val-mAP plot in the report folder. */
+function finetunePlotName(method: string): string {
+  return `finetune-${method.replaceAll(/[^a-zA-Z0-9]+/g, "-")}.svg`;
+}
+
+/** The fine-tuning table of `demo --finetune` (no lines without it). */
+function finetuneSection(r: DemoResult): string[] {
+  if (!r.finetune.length) return [];
+  const f = r.settings.finetune;
+  const epoch = (step: number, per: number) => (step / per).toFixed(0);
+  return [
+    `Fine-tuning end to end (\`demo --finetune\`): every layer trains with a new linear head, ` +
+    `batch norm in train mode, binary cross-entropy per class; ${r.settings.scenes.vocTrain} ` +
+    `trainval images, mAP on the ${r.settings.scenes.vocTest} test images after each epoch; ` +
+    `${f.epochs} epochs of batch ${f.batchSize}, SGD momentum 0.9, weight decay 1e-4, LR ${f.lr} ` +
+    `×0.1 at epochs ${f.milestones.join(" and ")}, the pretraining augmentation.`,
+    "",
+    `| backbone | downstream | mAP after ${f.epochs} epochs | best mAP (epoch) | wall time |`,
+    "|---|---|---:|---:|---:|",
+    ...r.finetune.map((x) =>
+      `| ${x.method} | ${x.downstream} | ${x.mAP.toFixed(2)} | ${
+        x.best ? `${x.best.mAP.toFixed(2)} (${epoch(x.best.step, x.stepsPerEpoch)})` : "–"
+      } | ${x.seconds === null ? "–" : `${x.seconds.toFixed(0)} s`} |`
+    ),
+    "",
+    ...r.finetune.map((x) => `![${x.method} fine-tuning](${finetunePlotName(x.method)})`),
+    "",
+  ];
 }
 
 /** Writes report.md, map.svg and the loss plots into `dir`; returns the report's path. */
@@ -112,9 +143,16 @@ export async function writeDemoReport(
   for (const [task, path] of Object.entries(r.lossPlots)) {
     await write(`loss-${task}.svg`, await Deno.readTextFile(path));
   }
+  for (const x of r.finetune) {
+    await write(finetunePlotName(x.method), await Deno.readTextFile(x.plot));
+  }
   await write(
     "results.json",
-    JSON.stringify({ rows: r.rows, pretrain: r.pretrain, settings: r.settings, seconds }, null, 1),
+    JSON.stringify(
+      { rows: r.rows, finetune: r.finetune, pretrain: r.pretrain, settings: r.settings, seconds },
+      null,
+      1,
+    ),
   );
   await write("report.md", demoMarkdown(r, seconds, machine));
   return join(dir, "report.md");

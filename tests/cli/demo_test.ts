@@ -1,14 +1,14 @@
 /**
  * `virtex demo --quick` end to end (tiny sizes, wasm backend): every stage runs through the cache,
- * the report names all three backbones on both downstream label sets, and a second run is served
- * entirely from the cache.
+ * the report names all three backbones on both downstream label sets, a second run is served
+ * entirely from the cache, and --finetune adds the fine-tuning runs to the report.
  */
 import assert from "node:assert";
 import { join } from "node:path";
 
 const root = new URL("../../", import.meta.url).pathname;
 
-async function demo(cache: string, out: string) {
+async function demo(cache: string, out: string, ...extra: string[]) {
   const o = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -21,6 +21,7 @@ async function demo(cache: string, out: string) {
       "--out",
       out,
       "--json",
+      ...extra,
     ],
     env: { VIRTEX_CACHE: cache, VIRTEX_PROGRESS: "off" },
     stdout: "piped",
@@ -64,6 +65,14 @@ Deno.test({
       const second = await demo(join(tmp, "cache"), join(tmp, "out2"));
       assert.strictEqual(second.hit, true, "second demo run was not served from the cache");
       assert.deepStrictEqual(second.summary.rows, first.summary.rows);
+      // --finetune adds end-to-end fine-tuning of VirTex and random init (the rest is cached).
+      const third = await demo(join(tmp, "cache"), join(tmp, "out3"), "--finetune");
+      const ft = third.summary.finetune as { method: string; mAP: number }[];
+      assert.deepStrictEqual(ft.map((f) => f.method), ["VirTex", "random init"]);
+      for (const f of ft) assert(f.mAP > 0 && f.mAP <= 100, `${f.method}: ${f.mAP}`);
+      const report3 = await Deno.readTextFile(join(tmp, "out3", "report.md"));
+      assert(report3.includes("Fine-tuning end to end"), "fine-tuning section");
+      await Deno.stat(join(tmp, "out3", "finetune-VirTex.svg"));
     } finally {
       await Deno.remove(tmp, { recursive: true });
     }
