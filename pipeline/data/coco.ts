@@ -113,6 +113,41 @@ export async function readImages(
 }
 
 /**
+ * The annotation at `field` if it is an object whose image_id names an image read from this file
+ * (`byId`); else the problem goes to `policy` (an image that was itself skipped, an id not in
+ * images[], no id) and null is returned. `noun` names the annotation in messages ("caption").
+ */
+export function annotatedImage(
+  a: unknown,
+  field: string,
+  path: string,
+  images: { byId: Map<string, ImageRecord>; skipped: Map<string, number> },
+  policy: BadInputPolicy,
+  noun: string,
+): { sid: string; ann: Obj } | null {
+  if (!isObj(a)) {
+    policy.bad({ file: path, field }, "expected an object");
+    return null;
+  }
+  const sid = a.image_id === undefined || a.image_id === null ? "" : String(a.image_id);
+  if (images.skipped.has(sid)) {
+    policy.bad(
+      { file: path, field: `${field}.image_id` },
+      `its image ${sid} was skipped (images[${images.skipped.get(sid)}])`,
+    );
+    return null;
+  }
+  if (!images.byId.has(sid)) {
+    policy.bad(
+      { file: path, field: `${field}.image_id` },
+      sid ? `${noun} names image id ${sid}, which is not in images[]` : "missing image_id",
+    );
+    return null;
+  }
+  return { sid, ann: a };
+}
+
+/**
  * Reads one or more COCO captions files. Images without any (valid) caption are left out.
  * Bad entries (missing fields, a caption naming an unknown image, an empty caption, a missing or
  * corrupt image) throw a DataError naming the file and JSON field, or are skipped and listed in
@@ -129,32 +164,16 @@ export async function readCocoCaptions(
   let records = 0;
   for (const path of typeof paths === "string" ? [paths] : paths) {
     const doc = readJsonFile(path);
-    const { byId, order, skipped } = await readImages(doc, path, opts, policy);
+    const read = await readImages(doc, path, opts, policy);
+    const { byId, order } = read;
     const anns = topArray(doc, path, "annotations");
     records += anns.length;
     const withCaption = new Set<string>();
     for (let j = 0; j < anns.length; j++) {
-      const a = anns[j];
       const field = `annotations[${j}]`;
-      if (!isObj(a)) {
-        policy.bad({ file: path, field }, "expected an object");
-        continue;
-      }
-      const sid = a.image_id === undefined || a.image_id === null ? "" : String(a.image_id);
-      if (skipped.has(sid)) {
-        policy.bad(
-          { file: path, field: `${field}.image_id` },
-          `its image ${sid} was skipped (images[${skipped.get(sid)}])`,
-        );
-        continue;
-      }
-      if (!byId.has(sid)) {
-        policy.bad(
-          { file: path, field: `${field}.image_id` },
-          sid ? `caption names image id ${sid}, which is not in images[]` : "missing image_id",
-        );
-        continue;
-      }
+      const hit = annotatedImage(anns[j], field, path, read, policy, "caption");
+      if (!hit) continue;
+      const { sid, ann: a } = hit;
       if (typeof a.caption !== "string") {
         policy.bad({ file: path, field: `${field}.caption` }, "missing caption text");
         continue;
@@ -223,7 +242,8 @@ export async function readCocoInstances(
       );
     }
     const catIndex = new Map(catIds.map((id, k) => [id, k]));
-    const { byId, order, skipped } = await readImages(doc, path, opts, policy);
+    const read = await readImages(doc, path, opts, policy);
+    const { byId, order } = read;
     for (const sid of order) {
       if (index.has(sid)) {
         throw new DataError({ file: path, field: "images" }, `image id ${sid} appears twice`);
@@ -234,28 +254,11 @@ export async function readCocoInstances(
     }
     const anns = topArray(doc, path, "annotations");
     for (let j = 0; j < anns.length; j++) {
-      const a = anns[j];
       const field = `annotations[${j}]`;
-      if (!isObj(a)) {
-        policy.bad({ file: path, field }, "expected an object");
-        continue;
-      }
-      const sid = a.image_id === undefined || a.image_id === null ? "" : String(a.image_id);
-      if (skipped.has(sid)) {
-        policy.bad(
-          { file: path, field: `${field}.image_id` },
-          `its image ${sid} was skipped (images[${skipped.get(sid)}])`,
-        );
-        continue;
-      }
-      const row = index.get(sid);
-      if (row === undefined || !byId.has(sid)) {
-        policy.bad(
-          { file: path, field: `${field}.image_id` },
-          `annotation names image id ${sid || "(none)"}, which is not in images[]`,
-        );
-        continue;
-      }
+      const hit = annotatedImage(anns[j], field, path, read, policy, "annotation");
+      if (!hit) continue;
+      const { sid, ann: a } = hit;
+      const row = index.get(sid)!;
       const k = typeof a.category_id === "number" ? catIndex.get(a.category_id) : undefined;
       if (k === undefined) {
         policy.bad(

@@ -8,7 +8,7 @@
  */
 import { dirname, resolve } from "node:path";
 import type { ImageCheck } from "./check.ts";
-import { isObj, readImages, topArray } from "./coco.ts";
+import { annotatedImage, isObj, readImages, topArray } from "./coco.ts";
 import { type BadInputOptions, BadInputPolicy, DataError } from "./errors.ts";
 import { readJsonFile } from "./json_file.ts";
 import type { ClassFolderSet, ReadReport } from "./types.ts";
@@ -49,34 +49,19 @@ export async function readInat(path: string, opts: InatReadOptions = {}): Promis
   const classOf = new Map(categoryIds.map((id, k) => [id, k]));
   if (classes.length === 0) throw new DataError({ file: path, field: "categories" }, "empty");
 
-  const { byId, order, skipped } = await readImages(doc, path, {
+  const read = await readImages(doc, path, {
     imagesDir: opts.imagesDir ?? dirname(resolve(path)),
     checkImages: opts.checkImages,
     skipBad: opts.skipBad,
   }, policy);
+  const { byId, order } = read;
   const label = new Map<string, { k: number; field: string }>();
   const anns = topArray(doc, path, "annotations");
   for (let j = 0; j < anns.length; j++) {
-    const a = anns[j], field = `annotations[${j}]`;
-    if (!isObj(a)) {
-      policy.bad({ file: path, field }, "expected an object");
-      continue;
-    }
-    const sid = a.image_id === undefined || a.image_id === null ? "" : String(a.image_id);
-    if (skipped.has(sid)) {
-      policy.bad(
-        { file: path, field: `${field}.image_id` },
-        `its image ${sid} was skipped (images[${skipped.get(sid)}])`,
-      );
-      continue;
-    }
-    if (!byId.has(sid)) {
-      policy.bad(
-        { file: path, field: `${field}.image_id` },
-        `annotation names image id ${sid || "(none)"}, which is not in images[]`,
-      );
-      continue;
-    }
+    const field = `annotations[${j}]`;
+    const hit = annotatedImage(anns[j], field, path, read, policy, "annotation");
+    if (!hit) continue;
+    const { sid, ann: a } = hit;
     const k = typeof a.category_id === "number" ? classOf.get(a.category_id) : undefined;
     if (k === undefined) {
       policy.bad(

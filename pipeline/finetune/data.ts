@@ -11,7 +11,7 @@ import { readInat } from "../data/inat.ts";
 import { DataError } from "../data/errors.ts";
 import type { BadRecord, ImageRecord } from "../data/types.ts";
 import { readLabelledSplits } from "../extract/datasets.ts";
-import type { TargetSource } from "../pretrain/data.ts";
+import { labelTargets, type TargetSource } from "../pretrain/data.ts";
 import { FINETUNE_SPLITS, type FinetuneConfig } from "./config.ts";
 
 /** One labelled split: single-label `targets` or multi-label `labels` (1 / -1 / 0 difficult). */
@@ -101,16 +101,15 @@ export async function readFinetuneData(cfg: FinetuneConfig, path: string): Promi
 
 /** Training targets of a split: one-hot rows (single-label) or 1 where the label is 1. */
 export function splitTargets(s: LabelledSplit): TargetSource {
-  const K = s.classes.length;
+  if (s.labels) return labelTargets({ classes: s.classes, images: s.images, labels: s.labels });
+  const targets = s.targets!;
   const row = new Map<string, number>();
   s.images.forEach((im, i) => row.set(im.id, i));
   return {
-    classes: K,
+    classes: s.classes.length,
     write(id, out, offset) {
       const r = row.get(id);
-      if (r === undefined) return;
-      if (s.targets) out[offset + s.targets[r]] = 1;
-      else for (let k = 0; k < K; k++) out[offset + k] = s.labels![r * K + k] === 1 ? 1 : 0;
+      if (r !== undefined) out[offset + targets[r]] = 1;
     },
   };
 }
