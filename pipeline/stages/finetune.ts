@@ -80,6 +80,11 @@ export const finetuneStage: Stage<FinetuneConfig> = {
     }
     const pretrained = cfg.init === "pretrained" ? ctx.inputs.model : undefined;
     const arch = pretrained ? (await readModelInfo(pretrained.dir)).visual : cfg.arch || "resnet50";
+    if (pretrained && cfg.arch && cfg.arch !== arch) {
+      throw new ConfigError(
+        `finetune: arch "${cfg.arch}" is for init=random; the model input's backbone is ${arch}`,
+      );
+    }
 
     const backend = await createBackend(cfg.device);
     resolveAmp(cfg.amp, backend); // fails early on amp "on" without f16
