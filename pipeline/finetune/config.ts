@@ -57,11 +57,11 @@ export const finetuneSchema = z.strictObject({
   shortSide: z.number().int().min(8).default(256).describe(
     "images are decoded once and packed at this short side (>= transform.evalResize)",
   ),
-  epochs: z.number().int().min(1).default(100),
+  epochs: z.number().int().min(1).default(100).describe("passes over the training split"),
   batchSize: z.number().int().min(1).default(256).describe("images per optimizer step"),
   accumulate: z.number().int().min(1).default(1).describe("micro-batches per step"),
   lr: auto(z.number().positive()).describe("auto: 0.025 (finetune), 0.3 (linear)"),
-  momentum: z.number().min(0).max(1).default(0.9),
+  momentum: z.number().min(0).max(1).default(0.9).describe("SGD momentum"),
   weightDecay: auto(z.number().min(0)).describe("auto: 1e-4 (finetune), 0 (linear)"),
   schedule: z.enum(["auto", "multistep", "cosine", "constant"]).default("auto").describe(
     "LR schedule per step; auto: multistep (finetune), cosine (linear)",
@@ -69,7 +69,7 @@ export const finetuneSchema = z.strictObject({
   milestones: z.array(z.number().positive()).default([70, 90]).describe(
     "multistep: epochs at which the LR is multiplied by gamma",
   ),
-  gamma: z.number().positive().default(0.1),
+  gamma: z.number().positive().default(0.1).describe("multistep: the LR factor at each milestone"),
   headInitStd: z.number().min(0).default(0.01).describe(
     "the new linear layer's weights ~ N(0, std²), bias 0",
   ),

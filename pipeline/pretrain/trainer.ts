@@ -210,6 +210,8 @@ interface PendingStep {
   gradNorm: Promise<number> | null;
   finite: boolean;
   lossScale?: number;
+  /** Each group's LR this step (read when recorded: the next step may have set another). */
+  lr: Record<string, number>;
 }
 
 /** Runs (or resumes) training to train.steps; returns where it ended. */
@@ -330,7 +332,9 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       r.loss.dispose();
     }
     const mean = Promise.all(losses).then((v) => v.reduce((x, y) => x + y, 0) / c.accumulate);
-    const p: PendingStep = { step, loss: mean, parts, gradNorm: null, finite: true };
+    const lr: Record<string, number> = {};
+    for (const g of o.optimizer.groups) lr[g.name ?? "default"] = g.lr;
+    const p: PendingStep = { step, loss: mean, parts, gradNorm: null, finite: true, lr };
     if (dp) {
       // One allreduce: every rank's gradients become the mean over ranks (and the loss too, so
       // every rank takes the same decisions below).
@@ -402,14 +406,12 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     const now = performance.now();
     const dt = (now - lastFinish) / 1000;
     lastFinish = now;
-    const lr: Record<string, number> = {};
-    for (const g of o.optimizer.groups) lr[g.name ?? "default"] = g.lr;
     const done = step + 1;
     const m: Metric = {
       step: done,
       loss: lastLoss,
       parts: partSums,
-      lr,
+      lr: p.lr,
       gradNorm,
       imgPerSec: c.batchSize / dt,
       ...(scaler ? { lossScale: p.lossScale, skipped: !finite } : {}),

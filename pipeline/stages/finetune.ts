@@ -87,151 +87,157 @@ export const finetuneStage: Stage<FinetuneConfig> = {
     }
 
     const backend = await createBackend(cfg.device);
-    resolveAmp(cfg.amp, backend); // fails early on amp "on" without f16
-    setInitSeed(cfg.seed);
-    const model = new FinetuneModel(backend, {
-      arch,
-      classes: K,
-      multiLabel: data.multiLabel,
-      frozen: cfg.mode === "linear",
-      headInitStd: cfg.headInitStd,
-    });
-    let fromStep: number | null = null;
-    if (pretrained) {
-      const w = await backboneWeights(pretrained.dir, cfg.checkpoint);
-      model.visual.loadStateDict(w.tensors, true);
-      fromStep = w.step;
-    }
-    const transform = finetuneTransform(cfg);
-    const src = await LoaderSource.open({
-      shardsDir: join(ctx.workDir, "shards-train"),
-      batchSize: micro,
-      seed: cfg.seed,
-      mode: "train",
-      transform,
-      workers: cfg.workers,
-      targets: splitTargets(data.train),
-    });
-    const stepsPerEpoch = Math.floor(src.batchesPerEpoch / cfg.accumulate);
-    if (stepsPerEpoch === 0) {
-      src.close();
-      throw new ConfigError(
-        `finetune: ${src.images} training images are fewer than one batch of ${cfg.batchSize}; ` +
-          "lower batchSize",
-      );
-    }
-    const r = resolveFinetune(cfg, stepsPerEpoch);
-    const val = await LoaderSource.open({
-      shardsDir: join(ctx.workDir, "shards-val"),
-      batchSize: micro,
-      seed: cfg.seed,
-      mode: "eval",
-      transform,
-      workers: cfg.workers,
-    });
-    const rankBy = rankingFigure(data.multiLabel);
-    ctx.log(
-      `device ${backend.name}; ${cfg.mode} ${arch} (${
-        pretrained ? `pretrained, checkpoint ${cfg.checkpoint}` : "random init"
-      }) on ${cfg.dataset}: ${src.images} training / ${val.images} val images, ${K} classes` +
-        `${data.multiLabel ? " (multi-label)" : ""}; ${cfg.epochs} epochs of ${r.stepsPerEpoch} ` +
-        `steps, LR ${r.lr} ${r.schedule}, weight decay ${r.weightDecay}`,
-    );
-    const optimizer = buildOptimizer(model.trainableParameters(), r.optim);
     try {
-      const result = await train({
-        backend,
-        model,
-        optimizer,
-        rng: new CounterRng(hash32((cfg.seed ^ 0x9e3779b9) >>> 0)), // no dropout: unused
-        train: r.train,
-        optim: r.optim,
-        source: src,
-        workDir: ctx.workDir,
-        progress: ctx.progress,
-        log: ctx.log,
-        label: cfg.mode,
-        evaluate: {
-          every: r.evalEvery,
-          rankBy,
-          run: () => evaluateFinetune(model, val, data.val),
-        },
-        keepCheckpoints: "last-and-best",
-      });
-
-      await saveSafetensors(join(ctx.outDir, "model.safetensors"), model.stateDict(), {
-        step: String(result.steps),
-      });
-      await saveSafetensors(join(ctx.outDir, "visual.safetensors"), model.visual.stateDict(), {
+      resolveAmp(cfg.amp, backend); // fails early on amp "on" without f16
+      setInitSeed(cfg.seed);
+      const model = new FinetuneModel(backend, {
         arch,
-      });
-      if (result.best) {
-        await Deno.copyFile(
-          join(ctx.workDir, "checkpoints", checkpointName(result.best.step), "model.safetensors"),
-          join(ctx.outDir, "best.safetensors"),
-        );
-      }
-      await Deno.copyFile(result.metricsPath, join(ctx.outDir, "metrics.jsonl"));
-      const metrics: Metric[] = (await Deno.readTextFile(result.metricsPath)).trim().split("\n")
-        .filter(Boolean).map((l) => JSON.parse(l));
-      const evals = metrics.filter((m) => m.eval);
-      const final = evals[evals.length - 1]?.eval ?? {};
-      await writePlots(ctx.outDir, cfg, arch, metrics, data.multiLabel);
-      await Deno.writeTextFile(join(ctx.outDir, "classes.json"), JSON.stringify(data.classes));
-      const bestStep = result.best?.step ?? null;
-      await Deno.writeTextFile(
-        join(ctx.outDir, "model.json"),
-        JSON.stringify(
-          {
-            visual: arch,
-            mode: cfg.mode,
-            classes: K,
-            multiLabel: data.multiLabel,
-            imageSize: cfg.transform.size,
-            init: cfg.init,
-            checkpoint: pretrained ? cfg.checkpoint : null,
-            bestStep,
-          },
-          null,
-          1,
-        ),
-      );
-      const skipped = await writeSkippedList(
-        ctx.outDir,
-        [...data.train.skipped, ...data.val.skipped, ...packed.flatMap((p) => p.skipped)],
-        ctx.log,
-      );
-      ctx.log(
-        `final ${fmtFigures(final)}; best ${rankBy} ${result.best?.value.toFixed(2)} at step ` +
-          `${bestStep}`,
-      );
-      return {
-        mode: cfg.mode,
-        init: cfg.init,
-        ...(pretrained ? { checkpoint: cfg.checkpoint, fromStep } : {}),
-        steps: result.steps,
-        resumedFrom: result.resumedFrom,
-        epochs: cfg.epochs,
-        stepsPerEpoch: r.stepsPerEpoch,
-        finalLoss: result.lastLoss,
-        ...final,
-        best: result.best ? { step: result.best.step, [rankBy]: result.best.value } : null,
         classes: K,
         multiLabel: data.multiLabel,
-        trainImages: src.images,
-        valImages: val.images,
-        lr: r.lr,
-        weightDecay: r.weightDecay,
-        schedule: r.schedule,
-        device: backend.name,
-        ...skipped,
-        seconds: (performance.now() - t0) / 1000,
-      };
+        frozen: cfg.mode === "linear",
+        headInitStd: cfg.headInitStd,
+      });
+      let fromStep: number | null = null;
+      if (pretrained) {
+        const w = await backboneWeights(pretrained.dir, cfg.checkpoint);
+        model.visual.loadStateDict(w.tensors, true);
+        fromStep = w.step;
+      }
+      const transform = finetuneTransform(cfg);
+      const src = await LoaderSource.open({
+        shardsDir: join(ctx.workDir, "shards-train"),
+        batchSize: micro,
+        seed: cfg.seed,
+        mode: "train",
+        transform,
+        workers: cfg.workers,
+        targets: splitTargets(data.train),
+      });
+      const stepsPerEpoch = Math.floor(src.batchesPerEpoch / cfg.accumulate);
+      if (stepsPerEpoch === 0) {
+        src.close();
+        throw new ConfigError(
+          `finetune: ${src.images} training images are fewer than one batch of ${cfg.batchSize}; ` +
+            "lower batchSize",
+        );
+      }
+      const r = resolveFinetune(cfg, stepsPerEpoch);
+      const val = await LoaderSource.open({
+        shardsDir: join(ctx.workDir, "shards-val"),
+        batchSize: micro,
+        seed: cfg.seed,
+        mode: "eval",
+        transform,
+        workers: cfg.workers,
+      });
+      const rankBy = rankingFigure(data.multiLabel);
+      ctx.log(
+        `device ${backend.name}; ${cfg.mode} ${arch} (${
+          pretrained ? `pretrained, checkpoint ${cfg.checkpoint}` : "random init"
+        }) on ${cfg.dataset}: ${src.images} training / ${val.images} val images, ${K} classes` +
+          `${
+            data.multiLabel ? " (multi-label)" : ""
+          }; ${cfg.epochs} epochs of ${r.stepsPerEpoch} ` +
+          `steps, LR ${r.lr} ${r.schedule}, weight decay ${r.weightDecay}`,
+      );
+      const optimizer = buildOptimizer(model.trainableParameters(), r.optim);
+      try {
+        const result = await train({
+          backend,
+          model,
+          optimizer,
+          rng: new CounterRng(hash32((cfg.seed ^ 0x9e3779b9) >>> 0)), // no dropout: unused
+          train: r.train,
+          optim: r.optim,
+          source: src,
+          workDir: ctx.workDir,
+          progress: ctx.progress,
+          log: ctx.log,
+          label: cfg.mode,
+          evaluate: {
+            every: r.evalEvery,
+            rankBy,
+            run: () => evaluateFinetune(model, val, data.val),
+          },
+          keepCheckpoints: "last-and-best",
+        });
+
+        await saveSafetensors(join(ctx.outDir, "model.safetensors"), model.stateDict(), {
+          step: String(result.steps),
+        });
+        await saveSafetensors(join(ctx.outDir, "visual.safetensors"), model.visual.stateDict(), {
+          arch,
+        });
+        if (result.best) {
+          await Deno.copyFile(
+            join(ctx.workDir, "checkpoints", checkpointName(result.best.step), "model.safetensors"),
+            join(ctx.outDir, "best.safetensors"),
+          );
+        }
+        await Deno.copyFile(result.metricsPath, join(ctx.outDir, "metrics.jsonl"));
+        const metrics: Metric[] = (await Deno.readTextFile(result.metricsPath)).trim().split("\n")
+          .filter(Boolean).map((l) => JSON.parse(l));
+        const evals = metrics.filter((m) => m.eval);
+        const final = evals[evals.length - 1]?.eval ?? {};
+        await writePlots(ctx.outDir, cfg, arch, metrics, data.multiLabel);
+        await Deno.writeTextFile(join(ctx.outDir, "classes.json"), JSON.stringify(data.classes));
+        const bestStep = result.best?.step ?? null;
+        await Deno.writeTextFile(
+          join(ctx.outDir, "model.json"),
+          JSON.stringify(
+            {
+              visual: arch,
+              mode: cfg.mode,
+              classes: K,
+              multiLabel: data.multiLabel,
+              imageSize: cfg.transform.size,
+              init: cfg.init,
+              checkpoint: pretrained ? cfg.checkpoint : null,
+              bestStep,
+            },
+            null,
+            1,
+          ),
+        );
+        const skipped = await writeSkippedList(
+          ctx.outDir,
+          [...data.train.skipped, ...data.val.skipped, ...packed.flatMap((p) => p.skipped)],
+          ctx.log,
+        );
+        ctx.log(
+          `final ${fmtFigures(final)}; best ${rankBy} ${result.best?.value.toFixed(2)} at step ` +
+            `${bestStep}`,
+        );
+        return {
+          mode: cfg.mode,
+          init: cfg.init,
+          ...(pretrained ? { checkpoint: cfg.checkpoint, fromStep } : {}),
+          steps: result.steps,
+          resumedFrom: result.resumedFrom,
+          epochs: cfg.epochs,
+          stepsPerEpoch: r.stepsPerEpoch,
+          finalLoss: result.lastLoss,
+          ...final,
+          best: result.best ? { step: result.best.step, [rankBy]: result.best.value } : null,
+          classes: K,
+          multiLabel: data.multiLabel,
+          trainImages: src.images,
+          valImages: val.images,
+          lr: r.lr,
+          weightDecay: r.weightDecay,
+          schedule: r.schedule,
+          device: backend.name,
+          ...skipped,
+          seconds: (performance.now() - t0) / 1000,
+        };
+      } finally {
+        src.close();
+        val.close();
+        optimizer.dispose();
+        model.dispose();
+      }
     } finally {
-      src.close();
-      val.close();
-      optimizer.dispose();
-      model.dispose();
+      backend.destroy(); // its threads and memory: `run` pipelines build many stages in one process
     }
   },
 };

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Backend } from "../../../engine/backend.ts";
 import { createBackend } from "../../../engine/device.ts";
 import { setInitSeed } from "../../../engine/init.ts";
+import { lrFactor } from "../../../engine/optim/index.ts";
 import { CounterRng } from "../../../engine/rng.ts";
 import { PretrainingModel } from "../../../pipeline/model/tasks.ts";
 import { optimSchema, trainSchema } from "../../../pipeline/pretrain/config.ts";
@@ -156,5 +157,17 @@ Deno.test("losses read a step late: every step logged, a NaN batch stops the run
   assert.deepStrictEqual(lines.map((l) => JSON.parse(l).step), [1, 2, 3]);
   assert(lines.every((l) => Number.isFinite(JSON.parse(l).gradNorm)));
   assert.strictEqual(furthest, 4, "recording ran exactly one step ahead of the loss reads");
+  // Each line's LR is its own step's, not that of the step recorded after it.
+  const sched = {
+    kind: s.optim.schedule,
+    warmupSteps: s.optim.warmupSteps,
+    totalSteps: cfg.steps,
+    milestones: s.optim.milestones,
+    gamma: s.optim.gamma,
+  };
+  assert.deepStrictEqual(
+    lines.map((l) => JSON.parse(l).lr.cnn),
+    [0, 1, 2].map((step) => s.optim.cnnLr * lrFactor(step, sched)),
+  );
   s.model.dispose();
 });
