@@ -143,6 +143,22 @@ Deno.test("clipGradNorm scales gradients to the global max norm on the device", 
   close(await b.grad!.data(), [4 * c]);
 });
 
+Deno.test("SGD.clipAndStep(0) steps unclipped and returns the squared norm", async () => {
+  const be = new RefBackend();
+  const make = () => {
+    const w = parameter(tensor(be, [1, 2]), "w");
+    setGrad(w, [30, 40]);
+    return { w, sgd: new SGD([{ params: [w], lr: 0.1, momentum: 0, weightDecay: 0 }]) };
+  };
+  const a = make();
+  const sq = a.sgd.clipAndStep(0);
+  assertAlmostEquals(await sq.item(), 2500, 1e-3);
+  close(await a.w.data(), [1 - 3, 2 - 4]); // the full gradient, not one scaled to norm 0
+  const b = make();
+  await (b.sgd.clipAndStep(5)).item();
+  close(await b.w.data(), [1 - 0.1 * 3, 2 - 0.1 * 4]); // clipped to norm 5
+});
+
 Deno.test("lr schedules: linear warmup then cosine / linear / multistep", () => {
   const cfg = { warmupSteps: 10, totalSteps: 110 };
   assert.deepStrictEqual(lrFactor(0, { kind: "cosine", ...cfg }), 0);
