@@ -20,7 +20,7 @@ options:
   --out DIR        where the report goes (default demo-out/)
   --quick          tiny sizes (a minute; for tests)
   --finetune       also fine-tune the VirTex and a random-init backbone end to end on the
-                   shape set (mAP per epoch; about 8 more minutes at full size, 2 cores)
+                   shape set (mAP per epoch; about 7 more minutes at full size, 2 cores)
   --device NAME    auto | wasm | webgpu | ref (default auto)
   --json           print a final one-line JSON summary`;
 
