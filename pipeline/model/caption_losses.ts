@@ -58,10 +58,15 @@ export function autoregressiveLogits(
  * caption, full self-attention, no padding mask (so training and parallel decoding see the same
  * input whatever the caption's length).
  */
-export function parallelLogits(head: TransformerTextualHead, memory: Tensor, L: number): Tensor {
+export function parallelLogits(
+  head: TransformerTextualHead,
+  memory: Tensor,
+  L: number,
+  o: { needCrossWeights?: boolean } = {},
+): Tensor {
   const B = memory.shape[0];
   const ids = tensor(head.backend, new Int32Array(B * L).fill(MASK), [B, L], "i32");
-  return head.decode(memory, ids, { causal: false }); // [B, L, V]
+  return head.decode(memory, ids, { causal: false, needCrossWeights: o.needCrossWeights }); // [B, L, V]
 }
 
 /** Teacher-forced captioning loss: predict tokens[:, 1:] from tokens[:, :-1]. */
