@@ -12,7 +12,6 @@ import {
   openCaptioner,
 } from "../../../pipeline/caption/captioner.ts";
 import { applyEval } from "../../../pipeline/augment/transforms.ts";
-import type { RgbImage } from "../../../pipeline/data/types.ts";
 import { encodePng } from "../../../pipeline/image/png.ts";
 import { captionCommand } from "../../../cli/caption_command.ts";
 import { fakeModelArtifact, scene } from "./_fake_artifact.ts";
