@@ -37,6 +37,23 @@ function total(rowLoss: Tensor, scale: number): Tensor {
   return y;
 }
 
+/** Throws unless there is one target per row, each a class id or the ignore index. */
+function checkTargets(
+  op: string,
+  targets: Int32Array,
+  rows: number,
+  cols: number,
+  ignore: number,
+): void {
+  if (targets.length !== rows) throw new Error(`${op}: ${targets.length} targets for ${rows} rows`);
+  for (let i = 0; i < rows; i++) {
+    const t = targets[i];
+    if (t !== ignore && (t < 0 || t >= cols)) {
+      throw new Error(`${op}: target ${t} at row ${i} outside [0, ${cols})`);
+    }
+  }
+}
+
 export interface CrossEntropyOptions {
   ignoreIndex?: number; // default -100 (PyTorch)
   reduction?: Reduction; // default "mean" over non-ignored rows
@@ -60,15 +77,7 @@ export function crossEntropy(
   let count = opts.count;
   let tgt: Tensor;
   if (targets instanceof Int32Array) {
-    if (targets.length !== rows) {
-      throw new Error(`crossEntropy: ${targets.length} targets for ${rows} rows`);
-    }
-    for (let i = 0; i < rows; i++) {
-      const t = targets[i];
-      if (t !== ignore && (t < 0 || t >= cols)) {
-        throw new Error(`crossEntropy: target ${t} at row ${i} outside [0, ${cols})`);
-      }
-    }
+    checkTargets("crossEntropy", targets, rows, cols, ignore);
     count ??= targets.reduce((n, t) => n + (t === ignore ? 0 : 1), 0);
     tgt = tensor(be, targets, [rows], "i32");
   } else {
@@ -98,6 +107,36 @@ export function crossEntropy(
   const out = record(y, "crossEntropy", [logits], (g) => [timesScalar(dlogits, g)]);
   if (!out.requiresGrad) dlogits.dispose();
   return out;
+}
+
+/**
+ * Per-row softmax cross-entropy of logits [..., C] against host class ids: [rows], 0 where the
+ * target is `ignoreIndex`. For scoring (e.g. sequence log-likelihoods); records no gradient.
+ */
+export function crossEntropyRows(
+  logits: Tensor,
+  targets: Int32Array,
+  ignoreIndex = -100,
+): Tensor {
+  needF32("crossEntropyRows", logits);
+  const cols = logits.shape[logits.rank - 1], rows = logits.numel / cols;
+  checkTargets("crossEntropyRows", targets, rows, cols, ignoreIndex);
+  const be = logits.backend;
+  const tgt = tensor(be, targets, [rows], "i32");
+  const rowLoss = empty(be, [rows]), dlogits = empty(be, logits.shape);
+  be.crossEntropy({
+    logits: logits.buf,
+    targets: tgt.buf,
+    loss: rowLoss.buf,
+    dlogits: dlogits.buf,
+    rows,
+    cols,
+    ignoreIndex,
+    scale: 0,
+  });
+  tgt.dispose();
+  dlogits.dispose();
+  return rowLoss;
 }
 
 export type KlReduction = "batchmean" | "sum" | "mean";

@@ -59,11 +59,11 @@ function readJson(path: string): Record<string, unknown> {
 /**
  * Opens a pretrain artifact folder. The vocabulary comes from its tokenize artifact (a sibling
  * folder in the cache, key in model.json `tokens`); the eval transform from its manifest's
- * `transform` config (resize short side → centre crop `size`) unless `resize` is given.
+ * `transform` config (resize short side → centre crop `size`) unless `resize` / `size` are given.
  */
 export async function openCaptioner(
   artifactDir: string,
-  o: { device?: DeviceName; resize?: number } = {},
+  o: { device?: DeviceName; resize?: number; size?: number } = {},
 ): Promise<Captioner> {
   const dir = resolve(artifactDir);
   const info = readJson(join(dir, "model.json"));
@@ -91,7 +91,7 @@ export async function openCaptioner(
       unknown
     >;
   } catch { /* not a cache artifact: defaults below */ }
-  const size = Number(info.imageSize ?? manifestTransform.size ?? 224);
+  const size = o.size ?? Number(info.imageSize ?? manifestTransform.size ?? 224);
   const evalResize = o.resize ?? Number(manifestTransform.evalResize ?? Math.round(size * 8 / 7));
   const transform = transformSchema.parse({
     ...manifestTransform,

@@ -14,7 +14,7 @@ import {
 import { applyEval } from "../../../pipeline/augment/transforms.ts";
 import { encodePng } from "../../../pipeline/image/png.ts";
 import { captionCommand } from "../../../cli/caption_command.ts";
-import { fakeModelArtifact, scene } from "./_fake_artifact.ts";
+import { fakeModelArtifact, scene } from "../_model_artifact.ts";
 
 /** A fake cache with a random-weight bicaptioning model (see _fake_artifact.ts). */
 function fakeArtifact(): Promise<{ root: string; modelDir: string }> {

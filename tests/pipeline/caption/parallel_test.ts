@@ -14,7 +14,7 @@ import { parallelLogits } from "../../../pipeline/model/caption_losses.ts";
 import { EOS } from "../../../pipeline/model/tasks.ts";
 import { encodePng } from "../../../pipeline/image/png.ts";
 import { captionCommand } from "../../../cli/caption_command.ts";
-import { fakeModelArtifact, scene } from "./_fake_artifact.ts";
+import { fakeModelArtifact, scene } from "../_model_artifact.ts";
 
 Deno.test("parallelPick: argmax per position, cut at the first [EOS]", () => {
   const row = (best: number) =>
