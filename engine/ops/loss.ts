@@ -62,6 +62,32 @@ export interface CrossEntropyOptions {
 }
 
 /**
+ * The backend's fused softmax cross-entropy: per-row losses [rows] (0 where the target is
+ * `ignoreIndex`) and the gradient of their sum times `scale` w.r.t. logits [..., C].
+ */
+function crossEntropyKernel(
+  logits: Tensor,
+  targets: Tensor,
+  ignoreIndex: number,
+  scale: number,
+): { rowLoss: Tensor; dlogits: Tensor } {
+  const be = logits.backend;
+  const cols = logits.shape[logits.rank - 1], rows = logits.numel / cols;
+  const rowLoss = empty(be, [rows]), dlogits = empty(be, logits.shape);
+  be.crossEntropy({
+    logits: logits.buf,
+    targets: targets.buf,
+    loss: rowLoss.buf,
+    dlogits: dlogits.buf,
+    rows,
+    cols,
+    ignoreIndex,
+    scale,
+  });
+  return { rowLoss, dlogits };
+}
+
+/**
  * Softmax cross-entropy of logits [..., C] against class ids (Int32Array on the host, or an i32
  * tensor with opts.count). Mean is over rows whose target is not ignoreIndex, as PyTorch.
  */
@@ -90,17 +116,7 @@ export function crossEntropy(
     tgt = targets;
   }
   const scale = reduction === "sum" ? 1 : (count! > 0 ? 1 / count! : 0);
-  const rowLoss = empty(be, [rows]), dlogits = empty(be, logits.shape);
-  be.crossEntropy({
-    logits: logits.buf,
-    targets: tgt.buf,
-    loss: rowLoss.buf,
-    dlogits: dlogits.buf,
-    rows,
-    cols,
-    ignoreIndex: ignore,
-    scale,
-  });
+  const { rowLoss, dlogits } = crossEntropyKernel(logits, tgt, ignore, scale);
   if (tgt !== targets) tgt.dispose();
   const y = total(rowLoss, scale);
   rowLoss.dispose();
@@ -121,19 +137,8 @@ export function crossEntropyRows(
   needF32("crossEntropyRows", logits);
   const cols = logits.shape[logits.rank - 1], rows = logits.numel / cols;
   checkTargets("crossEntropyRows", targets, rows, cols, ignoreIndex);
-  const be = logits.backend;
-  const tgt = tensor(be, targets, [rows], "i32");
-  const rowLoss = empty(be, [rows]), dlogits = empty(be, logits.shape);
-  be.crossEntropy({
-    logits: logits.buf,
-    targets: tgt.buf,
-    loss: rowLoss.buf,
-    dlogits: dlogits.buf,
-    rows,
-    cols,
-    ignoreIndex,
-    scale: 0,
-  });
+  const tgt = tensor(logits.backend, targets, [rows], "i32");
+  const { rowLoss, dlogits } = crossEntropyKernel(logits, tgt, ignoreIndex, 0);
   tgt.dispose();
   dlogits.dispose();
   return rowLoss;
