@@ -6,7 +6,7 @@ RUSTC_WASM ?= /usr/bin/rustc
 CRATES := $(patsubst kernels/%/src/lib.rs,%,$(wildcard kernels/*/src/lib.rs))
 WASM := $(patsubst %,kernels/build/%.wasm,$(CRATES))
 APT_PKGS_BUILD := rustc libstd-rust-dev-wasm32
-APT_PKGS_REF := python3-torch python3-torchvision python3-sklearn sentencepiece liblinear-tools mesa-vulkan-drivers openmpi-bin libopenmpi-dev
+APT_PKGS_REF := python3-torch python3-torchvision python3-yaml python3-sklearn sentencepiece liblinear-tools mesa-vulkan-drivers openmpi-bin libopenmpi-dev
 export XDG_RUNTIME_DIR ?= /tmp/virtex-xdg
 
 .PHONY: all deps kernels test demo bench fmt lint check refdeps clean

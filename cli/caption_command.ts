@@ -17,7 +17,8 @@ import { resolveModelPath } from "./export_command.ts";
 export const CAPTION_HELP = `usage: ./virtex caption --model REF [options] IMAGE...
        ./virtex caption --model REF --references FILE [--images DIR] [--split FILE] [options]
 
-Captions images with the forward decoder of a pretrain artifact (task bicaptioning or captioning).
+Captions images with the forward decoder of a pretrain artifact (task bicaptioning, captioning or
+cappa).
 The first form prints "<image>: <caption>" per image; --attention writes the decoder's
 cross-attention for every generated token (heads averaged, upsampled bicubically, overlaid on the
 model's centre crop) as one PNG grid, one block of rows per image. The second form captions every
@@ -26,8 +27,9 @@ captions JSON (.json) or a Flickr8k-style CSV (image,caption).
 
 options:
   --model REF           pretrain artifact (key, key prefix, ref) or its folder
-  --decode METHOD       greedy | beam | nucleus (default beam: beam 5, <= 30 steps, no immediate
-                        repeat of the previous token; nucleus: top-p 0.9, seeded)
+  --decode METHOD       greedy | beam | nucleus | parallel (default beam: beam 5, <= 30 steps,
+                        no immediate repeat of the previous token; nucleus: top-p 0.9, seeded;
+                        parallel: cappa models only, every position at once from [MASK] inputs)
   --beam-size N         beam width (default 5)
   --top-p P             nucleus mass (default 0.9)
   --seed N              nucleus sampling seed (default 0)

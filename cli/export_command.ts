@@ -12,7 +12,10 @@ Writes the visual backbone of a pretrain artifact as a standalone safetensors fi
 With --names torchvision (default) the keys are torchvision.models.<arch>'s (conv1.weight,
 layer1.0.bn1.running_mean, …; fc.* absent, so load with strict=False); with --names detectron2
 they follow Detectron2's ResNet (stem.conv1.norm.*, res2.0.conv1.weight, res3.0.shortcut.*).
-tools/check_export.py loads a torchvision export into torchvision and prints pooled features.
+The metadata holds the architecture and, for a pretrain artifact, the input mean/std (RGB, 0-1).
+tools/check_export.py loads a torchvision export into torchvision and prints pooled features;
+tools/detectron2_handoff.py turns a detectron2 export into a Detectron2 checkpoint (.pkl) and the
+paper's Faster R-CNN C4 (VOC) and Mask R-CNN FPN (COCO) configs.
 
 options:
   --model REF           pretrain artifact (key, key prefix or ref), a folder holding

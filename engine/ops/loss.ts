@@ -37,11 +37,54 @@ function total(rowLoss: Tensor, scale: number): Tensor {
   return y;
 }
 
+/** Throws unless there is one target per row, each a class id or the ignore index. */
+function checkTargets(
+  op: string,
+  targets: Int32Array,
+  rows: number,
+  cols: number,
+  ignore: number,
+): void {
+  if (targets.length !== rows) throw new Error(`${op}: ${targets.length} targets for ${rows} rows`);
+  for (let i = 0; i < rows; i++) {
+    const t = targets[i];
+    if (t !== ignore && (t < 0 || t >= cols)) {
+      throw new Error(`${op}: target ${t} at row ${i} outside [0, ${cols})`);
+    }
+  }
+}
+
 export interface CrossEntropyOptions {
   ignoreIndex?: number; // default -100 (PyTorch)
   reduction?: Reduction; // default "mean" over non-ignored rows
   /** Number of non-ignored rows; required for "mean" when targets is a device tensor. */
   count?: number;
+}
+
+/**
+ * The backend's fused softmax cross-entropy: per-row losses [rows] (0 where the target is
+ * `ignoreIndex`) and the gradient of their sum times `scale` w.r.t. logits [..., C].
+ */
+function crossEntropyKernel(
+  logits: Tensor,
+  targets: Tensor,
+  ignoreIndex: number,
+  scale: number,
+): { rowLoss: Tensor; dlogits: Tensor } {
+  const be = logits.backend;
+  const cols = logits.shape[logits.rank - 1], rows = logits.numel / cols;
+  const rowLoss = empty(be, [rows]), dlogits = empty(be, logits.shape);
+  be.crossEntropy({
+    logits: logits.buf,
+    targets: targets.buf,
+    loss: rowLoss.buf,
+    dlogits: dlogits.buf,
+    rows,
+    cols,
+    ignoreIndex,
+    scale,
+  });
+  return { rowLoss, dlogits };
 }
 
 /**
@@ -60,15 +103,7 @@ export function crossEntropy(
   let count = opts.count;
   let tgt: Tensor;
   if (targets instanceof Int32Array) {
-    if (targets.length !== rows) {
-      throw new Error(`crossEntropy: ${targets.length} targets for ${rows} rows`);
-    }
-    for (let i = 0; i < rows; i++) {
-      const t = targets[i];
-      if (t !== ignore && (t < 0 || t >= cols)) {
-        throw new Error(`crossEntropy: target ${t} at row ${i} outside [0, ${cols})`);
-      }
-    }
+    checkTargets("crossEntropy", targets, rows, cols, ignore);
     count ??= targets.reduce((n, t) => n + (t === ignore ? 0 : 1), 0);
     tgt = tensor(be, targets, [rows], "i32");
   } else {
@@ -81,23 +116,32 @@ export function crossEntropy(
     tgt = targets;
   }
   const scale = reduction === "sum" ? 1 : (count! > 0 ? 1 / count! : 0);
-  const rowLoss = empty(be, [rows]), dlogits = empty(be, logits.shape);
-  be.crossEntropy({
-    logits: logits.buf,
-    targets: tgt.buf,
-    loss: rowLoss.buf,
-    dlogits: dlogits.buf,
-    rows,
-    cols,
-    ignoreIndex: ignore,
-    scale,
-  });
+  const { rowLoss, dlogits } = crossEntropyKernel(logits, tgt, ignore, scale);
   if (tgt !== targets) tgt.dispose();
   const y = total(rowLoss, scale);
   rowLoss.dispose();
   const out = record(y, "crossEntropy", [logits], (g) => [timesScalar(dlogits, g)]);
   if (!out.requiresGrad) dlogits.dispose();
   return out;
+}
+
+/**
+ * Per-row softmax cross-entropy of logits [..., C] against host class ids: [rows], 0 where the
+ * target is `ignoreIndex`. For scoring (e.g. sequence log-likelihoods); records no gradient.
+ */
+export function crossEntropyRows(
+  logits: Tensor,
+  targets: Int32Array,
+  ignoreIndex = -100,
+): Tensor {
+  needF32("crossEntropyRows", logits);
+  const cols = logits.shape[logits.rank - 1], rows = logits.numel / cols;
+  checkTargets("crossEntropyRows", targets, rows, cols, ignoreIndex);
+  const tgt = tensor(logits.backend, targets, [rows], "i32");
+  const { rowLoss, dlogits } = crossEntropyKernel(logits, tgt, ignoreIndex, 0);
+  tgt.dispose();
+  dlogits.dispose();
+  return rowLoss;
 }
 
 export type KlReduction = "batchmean" | "sum" | "mean";

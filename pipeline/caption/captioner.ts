@@ -2,7 +2,8 @@
  * Captioning with a pretrain artifact: loads the model (model.json + model.safetensors) and the
  * vocabulary of its tokenize artifact, runs the eval transform and the backbone once per batch of
  * images, then decodes each image with greedy / beam / nucleus search over the forward decoder,
- * optionally with the decoder's cross-attention for every generated token.
+ * or (cappa models) in parallel: every position predicted at once from all-[MASK] inputs, as the
+ * model was trained; optionally with the decoder's cross-attention for every generated token.
  */
 import { dirname, join, resolve } from "node:path";
 import type { Backend } from "../../engine/backend.ts";
@@ -14,13 +15,15 @@ import { type Tensor, tensor } from "../../engine/tensor.ts";
 import { AugmentKernel } from "../../kernels/augment.ts";
 import { applyEval, type TransformConfig, transformSchema } from "../augment/transforms.ts";
 import type { RgbImage } from "../data/types.ts";
-import { PretrainingModel, SOS } from "../model/tasks.ts";
+import { parallelLogits } from "../model/caption_losses.ts";
+import { CAPTION_TASKS, PretrainingModel, SOS, type TaskName } from "../model/tasks.ts";
 import { Vocab } from "../tokenize/vocab.ts";
 import {
   decode,
   type DecodeMethod,
   type DecodeOptions,
   logSoftmaxGenerable,
+  parallelPick,
   type StepFn,
 } from "./decoding.ts";
 
@@ -31,6 +34,8 @@ export interface Captioner {
   vocab: Vocab;
   transform: TransformConfig;
   kernel: AugmentKernel;
+  /** Caption length of the training data ([SOS] … [EOS]); parallel decoding predicts one less. */
+  captionLength: number;
 }
 
 /** One captioned image. */
@@ -54,15 +59,15 @@ function readJson(path: string): Record<string, unknown> {
 /**
  * Opens a pretrain artifact folder. The vocabulary comes from its tokenize artifact (a sibling
  * folder in the cache, key in model.json `tokens`); the eval transform from its manifest's
- * `transform` config (resize short side → centre crop `size`) unless `resize` is given.
+ * `transform` config (resize short side → centre crop `size`) unless `resize` / `size` are given.
  */
 export async function openCaptioner(
   artifactDir: string,
-  o: { device?: DeviceName; resize?: number } = {},
+  o: { device?: DeviceName; resize?: number; size?: number } = {},
 ): Promise<Captioner> {
   const dir = resolve(artifactDir);
   const info = readJson(join(dir, "model.json"));
-  if (info.task !== "bicaptioning" && info.task !== "captioning") {
+  if (!CAPTION_TASKS.includes(info.task as TaskName)) {
     throw new Error(`${dir}/model.json: task "${info.task}" has no caption decoder`);
   }
   const tokensKey = String(info.tokens ?? "");
@@ -86,7 +91,7 @@ export async function openCaptioner(
       unknown
     >;
   } catch { /* not a cache artifact: defaults below */ }
-  const size = Number(info.imageSize ?? manifestTransform.size ?? 224);
+  const size = o.size ?? Number(info.imageSize ?? manifestTransform.size ?? 224);
   const evalResize = o.resize ?? Number(manifestTransform.evalResize ?? Math.round(size * 8 / 7));
   const transform = transformSchema.parse({
     ...manifestTransform,
@@ -95,7 +100,7 @@ export async function openCaptioner(
   });
   const backend = await createBackend(o.device ?? "auto");
   const model = await PretrainingModel.create(backend, {
-    task: info.task,
+    task: info.task as TaskName,
     visual: String(info.visual),
     textual: String(info.textual),
     vocabSize: Number(info.vocabSize),
@@ -112,7 +117,8 @@ export async function openCaptioner(
   if (vocab.size !== Number(info.vocabSize)) {
     throw new Error(`${vocabPath}: ${vocab.size} pieces, model.json says ${info.vocabSize}`);
   }
-  return { backend, model, vocab, transform, kernel: await AugmentKernel.load() };
+  const captionLength = Number(info.captionLength ?? info.maxLength ?? 30);
+  return { backend, model, vocab, transform, kernel: await AugmentKernel.load(), captionLength };
 }
 
 /**
@@ -192,6 +198,13 @@ export async function captionImages(
     })
   ); // memory [B, h*w, H]
   const maxSteps = Math.min(opts.maxSteps ?? 30, c.model.config.maxLength ?? 30);
+  if (method === "parallel") {
+    try {
+      return await parallelCaptions(c, memory, maxSteps, opts.attention ? [h, w] : null);
+    } finally {
+      memory.dispose();
+    }
+  }
   const out: CaptionResult[] = [];
   try {
     for (let b = 0; b < B; b++) {
@@ -222,6 +235,59 @@ export async function captionImages(
     memory.dispose();
   }
   return out;
+}
+
+/**
+ * Parallel decoding of projected memory [B, S, H]: one decoder pass over captionLength - 1 [MASK]
+ * inputs (as cappa trained), each position's most likely token, cut at [EOS] and at maxSteps.
+ * `grid` set: each result carries its positions' cross-attention rows from that same pass.
+ */
+async function parallelCaptions(
+  c: Captioner,
+  memory: Tensor,
+  maxSteps: number,
+  grid: [number, number] | null,
+): Promise<CaptionResult[]> {
+  if (c.model.config.task !== "cappa") {
+    throw new Error(
+      `parallel decoding needs a model trained with task cappa (this one: ${c.model.config.task})`,
+    );
+  }
+  const head = c.model.textual!;
+  const L = c.captionLength - 1;
+  const { logits, weights } = noGrad(() =>
+    tidy(() => {
+      const logits = parallelLogits(head, memory, L, { needCrossWeights: grid !== null }); // [B, L, V]
+      return { logits, weights: grid ? head.lastCrossWeights()! : null }; // [B, L, S]
+    })
+  );
+  const data = await logits.f32();
+  const att = weights ? await weights.f32() : null;
+  logits.dispose();
+  weights?.dispose();
+  const B = memory.shape[0], V = data.length / (B * L), S = memory.shape[1];
+  return Array.from({ length: B }, (_, b) => {
+    const rows = Array.from(
+      { length: Math.min(L, maxSteps) },
+      (_, i) => logSoftmaxGenerable(data.subarray((b * L + i) * V, (b * L + i + 1) * V)),
+    );
+    const d = parallelPick(rows);
+    const r: CaptionResult = {
+      tokens: d.tokens,
+      text: c.vocab.decode(d.tokens),
+      logprob: d.logprob,
+    };
+    if (att && grid) {
+      // One row per generated token plus [EOS] when it was generated.
+      const n = Math.min(rows.length, d.tokens.length + 1);
+      r.attention = Array.from(
+        { length: n },
+        (_, i) => att.slice((b * L + i) * S, (b * L + i + 1) * S),
+      );
+      r.grid = grid;
+    }
+    return r;
+  });
 }
 
 /** The display text of one token (its piece without the word-start marker). */

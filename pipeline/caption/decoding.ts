@@ -13,8 +13,15 @@
 import { EOS, MASK, PAD, SOS } from "../model/tasks.ts";
 import { SeededRng } from "../../engine/rng.ts";
 
-/** Decoding methods `caption --decode` accepts. */
-export const DECODE_METHODS = ["greedy", "beam", "nucleus"] as const;
+/** Decoding methods that run token by token over a step function. */
+export const STEP_METHODS = ["greedy", "beam", "nucleus"] as const;
+export type StepMethod = typeof STEP_METHODS[number];
+
+/**
+ * Decoding methods `caption --decode` accepts: the step methods, and `parallel` (every position
+ * at once from all-[MASK] inputs, for cappa models; see parallelPick).
+ */
+export const DECODE_METHODS = [...STEP_METHODS, "parallel"] as const;
 export type DecodeMethod = typeof DECODE_METHODS[number];
 
 /**
@@ -179,9 +186,26 @@ export async function nucleusSample(step: StepFn, o: DecodeOptions = {}): Promis
   return { tokens: strip(seq), logprob };
 }
 
-/** Decodes with the named method. */
+/**
+ * Parallel decoding's choice from one pass: `rows` holds the next-token log-probabilities of every
+ * position (logSoftmaxGenerable of the logits); each position takes its most likely token and the
+ * caption ends at the first [EOS].
+ */
+export function parallelPick(rows: Float32Array[]): Decoded {
+  const seq: number[] = [];
+  let logprob = 0;
+  for (const row of rows) {
+    const tok = argmax(row);
+    logprob += row[tok];
+    seq.push(tok);
+    if (tok === EOS) break;
+  }
+  return { tokens: strip(seq), logprob };
+}
+
+/** Decodes with the named step method. */
 export function decode(
-  method: DecodeMethod,
+  method: StepMethod,
   step: StepFn,
   o: DecodeOptions = {},
 ): Promise<Decoded> {

@@ -14,19 +14,35 @@ import { type NameScheme, renameKey } from "./names.ts";
 export interface BackboneWeights {
   arch: string;
   tensors: Map<string, HostTensor>;
+  /** Per-channel input normalisation it was trained with (RGB, 0-1 scale), when known. */
+  normalization?: { mean: number[]; std: number[] };
+}
+
+/** The transform mean/std recorded in a pretrain artifact's manifest, if any. */
+function artifactNormalization(dir: string): BackboneWeights["normalization"] {
+  try {
+    const m = JSON.parse(Deno.readTextFileSync(join(dir, "manifest.json")));
+    const t = m?.config?.transform;
+    if (Array.isArray(t?.mean) && Array.isArray(t?.std)) return { mean: t.mean, std: t.std };
+  } catch { /* not a cache artifact */ }
+  return undefined;
 }
 
 /**
- * Reads the backbone of a pretrain artifact folder (visual.safetensors + model.json), or of a
- * plain .safetensors file (keys with or without the `visual.` prefix; `arch` from its metadata
- * or the argument).
+ * Reads the backbone of a pretrain artifact folder (visual.safetensors + model.json, and the
+ * transform's mean/std from its manifest), or of a plain .safetensors file (keys with or without
+ * the `visual.` prefix; `arch` from its metadata or the argument).
  */
 export async function readBackboneWeights(path: string, arch?: string): Promise<BackboneWeights> {
   const p = resolve(path);
   if (Deno.statSync(p).isDirectory) {
     const info = JSON.parse(await Deno.readTextFile(join(p, "model.json")));
     const f = await loadSafetensors(join(p, "visual.safetensors"));
-    return { arch: arch || info.visual, tensors: f.tensors };
+    return {
+      arch: arch || info.visual,
+      tensors: f.tensors,
+      normalization: artifactNormalization(p),
+    };
   }
   const f = await loadSafetensors(p);
   const tensors = new Map<string, HostTensor>();
@@ -70,6 +86,11 @@ export function prepareExport(
         "load with strict=False and ignore missing fc.*)"
       : "Detectron2 ResNet keys (stem.*, res2..res5.*), BN as .norm, no num_batches_tracked",
   };
+  if (w.normalization) {
+    // The input normalisation (RGB, 0-1 scale), for configs of downstream tools.
+    metadata.mean = JSON.stringify(w.normalization.mean);
+    metadata.std = JSON.stringify(w.normalization.std);
+  }
   return { tensors: out, metadata };
 }
 

@@ -1,9 +1,10 @@
 /**
- * The five pretraining tasks on one visual backbone: `bicaptioning` (forward + backward
- * captioning losses summed, the paper's default), `captioning` (forward only),
- * `token_classification` (bag of caption tokens, K-hot 1/K target, KL loss),
- * `multilabel_classification` (image categories, BCE) and `masked_lm` (15% of tokens; 80% [MASK],
- * 10% random, 10% kept; bidirectional decoder).
+ * The six pretraining tasks on one visual backbone: `bicaptioning` (forward + backward
+ * captioning losses summed, the paper's default), `captioning` (forward only), `cappa`
+ * (parallel-prediction captioning: a share of each batch decoded from all-[MASK] inputs, the rest
+ * autoregressively; see caption_losses.ts), `token_classification` (bag of caption tokens, K-hot
+ * 1/K target, KL loss), `multilabel_classification` (image categories, BCE) and `masked_lm` (15%
+ * of tokens; 80% [MASK], 10% random, 10% kept; bidirectional decoder).
  */
 import type { Backend } from "../../engine/backend.ts";
 import { counterUniform, hash32 } from "../../engine/backend.ts";
@@ -13,20 +14,27 @@ import { type CounterRng, defaultRng } from "../../engine/rng.ts";
 import { noGrad, tidy } from "../../engine/scope.ts";
 import { type Tensor, tensor } from "../../engine/tensor.ts";
 import { createBackbone, type ResNetBackbone } from "./backbones.ts";
+import { cappaLoss, captionLoss, EOS, MASK, PAD, SOS } from "./caption_losses.ts";
 import { parseHeadName } from "./names.ts";
 import { copyWeights, LinearTextualHead, TransformerTextualHead } from "./textual_heads.ts";
 
 export const TASKS = [
   "bicaptioning",
   "captioning",
+  "cappa",
   "token_classification",
   "multilabel_classification",
   "masked_lm",
 ] as const;
 export type TaskName = typeof TASKS[number];
 
-/** Special token ids shared with the tokenizer. */
-export const PAD = 0, SOS = 1, EOS = 2, MASK = 3;
+export { EOS, MASK, PAD, SOS };
+
+/** Tasks whose model has a forward caption decoder (captioning, zero-shot scoring). */
+export const CAPTION_TASKS: readonly TaskName[] = ["bicaptioning", "captioning", "cappa"];
+
+/** cappa's default share of each batch decoded in parallel (the CapPa paper's 0.75). */
+export const DEFAULT_PARALLEL_FRACTION = 0.75;
 
 /** One training batch. Captions are [SOS] … [EOS] padded with PAD to T. */
 export interface Batch {
@@ -49,6 +57,8 @@ export interface ModelConfig {
   initStd?: number;
   numClasses?: number; // multilabel_classification
   maskSeed?: number; // masked_lm token choice stream
+  /** cappa: share of each batch decoded in parallel from all-[MASK] inputs (0.75). */
+  parallelFraction?: number;
 }
 
 /** The model being pretrained: backbone + task head(s). */
@@ -65,8 +75,7 @@ export class PretrainingModel extends Module {
     this.visual = this.registerModule("visual", createBackbone(backend, c.visual));
     const C = this.visual.featureSize;
     const head = parseHeadName(c.textual);
-    const needsDecoder = c.task === "bicaptioning" || c.task === "captioning" ||
-      c.task === "masked_lm";
+    const needsDecoder = CAPTION_TASKS.includes(c.task) || c.task === "masked_lm";
     if (needsDecoder) {
       if (head.kind !== "transdec_postnorm" && head.kind !== "transdec_prenorm") {
         throw new Error(`task ${c.task} needs a transformer textual head, got "${c.textual}"`);
@@ -123,6 +132,20 @@ export class PretrainingModel extends Module {
         const rev = reverseCaptions(batch.tokens, batch.lengths, batch.T);
         const bwd = captionLoss(this.backwardTextual, grid, rev, batch.lengths, batch.T);
         return { loss: ops.add(fwd, bwd), parts: { forward: fwd, backward: bwd } };
+      }
+      case "cappa": {
+        const r = cappaLoss(
+          this.textual!,
+          grid,
+          batch.tokens,
+          batch.lengths,
+          batch.T,
+          this.config.parallelFraction ?? DEFAULT_PARALLEL_FRACTION,
+        );
+        const parts: Record<string, Tensor> = {};
+        if (r.parallel) parts.parallel = r.parallel;
+        if (r.autoregressive) parts.autoregressive = r.autoregressive;
+        return { loss: r.loss, parts };
       }
       case "token_classification": {
         const target = bagOfTokens(batch.tokens, batch.T, this.config.vocabSize);
@@ -210,29 +233,6 @@ export class PretrainingModel extends Module {
       this.train(wasTraining);
     }
   }
-}
-
-/** Teacher-forced captioning loss: predict tokens[:, 1:] from tokens[:, :-1]. */
-function captionLoss(
-  head: TransformerTextualHead,
-  grid: Tensor,
-  tokens: Int32Array,
-  lengths: number[],
-  T: number,
-): Tensor {
-  const B = lengths.length;
-  const input = new Int32Array(B * (T - 1)), target = new Int32Array(B * (T - 1));
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T - 1; t++) {
-      input[b * (T - 1) + t] = tokens[b * T + t];
-      target[b * (T - 1) + t] = tokens[b * T + t + 1];
-    }
-  }
-  const memory = head.projectVisual(grid); // [B, hw, H]
-  const ids = tensor(head.backend, input, [B, T - 1], "i32");
-  const inLengths = lengths.map((l) => Math.max(1, l - 1));
-  const logits = head.decode(memory, ids, { lengths: inLengths }); // [B, T-1, V]
-  return ops.crossEntropy(logits, target, { ignoreIndex: PAD });
 }
 
 /** Each caption's first `length` tokens reversed ([EOS] … [SOS]), padding kept at the end. */

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { ampSupported } from "../../engine/amp.ts";
 import type { Backend } from "../../engine/backend.ts";
-import { TASKS } from "../model/tasks.ts";
+import { DEFAULT_PARALLEL_FRACTION, TASKS } from "../model/tasks.ts";
 
 export const optimSchema = z.strictObject({
   /** Max LR of the visual backbone. */
@@ -22,13 +22,19 @@ export const optimSchema = z.strictObject({
 });
 
 export const modelSchema = z.strictObject({
-  task: z.enum(TASKS).default("bicaptioning"),
+  task: z.enum(TASKS).default("bicaptioning").describe(
+    "pretraining task (cappa: parallel-prediction captioning, see model.parallelFraction)",
+  ),
   visual: z.string().default("resnet50"),
   textual: z.string().default("transdec_postnorm::L1_H2048_A32_F8192"),
   dropout: z.number().min(0).max(1).default(0.1),
   maxLength: z.number().int().positive().default(30),
   initStd: z.number().positive().default(0.02).describe(
     "init std of the decoder's linear and attention projections (0.02 as the reference; short runs ground captions in the image sooner with more, e.g. 0.05)",
+  ),
+  parallelFraction: z.number().min(0).max(1).default(DEFAULT_PARALLEL_FRACTION).describe(
+    "cappa: share of each batch decoded in parallel from all-[MASK] inputs (CapPa's 0.75); " +
+      "the rest trains autoregressively",
   ),
 });
 

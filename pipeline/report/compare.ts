@@ -68,6 +68,40 @@ function downstreamName(cfg: Record<string, unknown>, labels: Artifact | null): 
   return `${name} ${cfg.size}px`;
 }
 
+/**
+ * A pretrain artifact as a method: its task (plus `suffix`), a group id shared by runs that differ
+ * only in train.seed (and read with the same `reader` config), and that seed.
+ */
+function pretrainedMethod(
+  model: Artifact,
+  reader: Record<string, unknown>,
+  suffix = "",
+): { method: string; groupId: string; seed: number } {
+  const pcfg = structuredClone(model.manifest.config) as {
+    model?: { task?: string };
+    train?: { seed?: number };
+  };
+  const seed = pcfg.train?.seed ?? 0;
+  if (pcfg.train) delete pcfg.train.seed;
+  // The method is the pretraining (minus its seed) and how the downstream set was read, not
+  // which set: the same backbone keeps one name across sets.
+  const {
+    dataset: _d,
+    path: _p,
+    split: _s,
+    splits: _ss,
+    classes: _c,
+    cocoClasses: _cc,
+    ...how
+  } = reader;
+  const sameInputs = canonicalJson({ cfg: pcfg, inputs: model.manifest.inputs, reader: how });
+  return {
+    method: String(pcfg.model?.task ?? model.manifest.stage) + suffix,
+    groupId: `model:${sha256Hex(sameInputs).slice(0, 12)}`,
+    seed,
+  };
+}
+
 /** Traces one evaluate artifact to what it measured. */
 export function describeEvaluation(cache: Cache, evaluation: Artifact): Measurement {
   if (evaluation.manifest.stage !== "evaluate") {
@@ -77,11 +111,31 @@ export function describeEvaluation(cache: Cache, evaluation: Artifact): Measurem
     );
   }
   const s = evaluation.manifest.summary as Record<string, unknown>;
-  const features = need(cache, evaluation.manifest.inputs.features, "features artifact");
-  const ecfg = features.manifest.config as Record<string, unknown>;
-  const metric = s.protocol === "linear" ? "top-1" : "mAP";
+  const metric = s.protocol === "linear" || s.metric === "top1" ? "top-1" : "mAP";
   const value = Number(metric === "mAP" ? s.mAP : s.top1);
   const ci = (metric === "mAP" ? s.mAPCI : s.top1CI) as [number, number] | null | undefined;
+  const inputs = evaluation.manifest.inputs;
+  if (s.protocol === "zeroshot") {
+    // No features: the model itself read the dataset (zeroshot.* of the evaluate config).
+    const zcfg = (evaluation.manifest.config as { zeroshot: Record<string, unknown> }).zeroshot;
+    const model = need(cache, inputs.model, "model artifact");
+    const size = Number(zcfg.size) || Number(
+      (model.manifest.config as { transform?: { size?: number } }).transform?.size ?? 224,
+    );
+    return {
+      key: evaluation.key,
+      downstream: downstreamName(
+        { ...zcfg, size },
+        inputs.dataset ? cache.get(inputs.dataset) : null,
+      ),
+      metric,
+      value,
+      ci: ci ?? null,
+      ...pretrainedMethod(model, zcfg, " zero-shot"),
+    };
+  }
+  const features = need(cache, inputs.features, "features artifact");
+  const ecfg = features.manifest.config as Record<string, unknown>;
   const base = {
     key: evaluation.key,
     downstream: downstreamName(
@@ -102,26 +156,7 @@ export function describeEvaluation(cache: Cache, evaluation: Artifact): Measurem
     };
   }
   const model = need(cache, features.manifest.inputs.model, "model artifact");
-  const pcfg = structuredClone(model.manifest.config) as {
-    model?: { task?: string };
-    train?: { seed?: number };
-  };
-  const seed = pcfg.train?.seed ?? 0;
-  if (pcfg.train) delete pcfg.train.seed;
-  // The method is the pretraining (minus its seed) and how features were taken, not which
-  // downstream set they were taken from: the same backbone keeps one name across sets.
-  const { dataset: _d, path: _p, splits: _s, classes: _c, cocoClasses: _cc, ...extractHow } = ecfg;
-  const sameInputs = canonicalJson({
-    cfg: pcfg,
-    inputs: model.manifest.inputs,
-    extract: extractHow,
-  });
-  return {
-    ...base,
-    method: String(pcfg.model?.task ?? model.manifest.stage),
-    groupId: `model:${sha256Hex(sameInputs).slice(0, 12)}`,
-    seed,
-  };
+  return { ...base, ...pretrainedMethod(model, ecfg) };
 }
 
 function meanSd(xs: number[]): { mean: number; sd: number | null } {

@@ -5,6 +5,8 @@
  *   test; per-class AP table, mAP (non-interpolated, plus VOC 11-point), bar chart.
  * - `linear`: softmax linear classifier (SGD, cosine LR, no weight decay) on single-label
  *   features (class folders); top-1 accuracy.
+ * - `zeroshot`: no features and no training: a pretrained caption model (input `model`) scores
+ *   each class of a labelled set by the likelihood of its prompts (pipeline/eval/zeroshot.ts).
  * Classes without a positive example in the train or the test split cannot be scored; they are
  * listed as skipped.
  */
@@ -28,12 +30,16 @@ import {
   selectColumns,
   voc07Json,
 } from "../eval/voc07.ts";
+import { runZeroshot, zeroshotSchema } from "../eval/zeroshot.ts";
 import { barChartSvg } from "../plot/mod.ts";
 import { type FeatureSplit, readFeatureSplit } from "../extract/features.ts";
 import type { Stage } from "../stage.ts";
 
 const schema = z.strictObject({
-  protocol: z.enum(["voc07", "linear"]).default("voc07"),
+  protocol: z.enum(["voc07", "linear", "zeroshot"]).default("voc07").describe(
+    "voc07: SVMs on features; linear: softmax probe on features; zeroshot: caption likelihood " +
+      "of class prompts under a model (no features, see zeroshot.*)",
+  ),
   trainSplit: z.string().default("").describe("split to train on (default: the first extracted)"),
   testSplit: z.string().default("").describe("split to test on (default: the second extracted)"),
   costs: z.array(z.number().positive()).default([0.01, 0.1, 1, 10]).describe("SVM C candidates"),
@@ -50,6 +56,7 @@ const schema = z.strictObject({
     momentum: z.number().min(0).max(1).default(defaultLinearProbeConfig.momentum),
     seed: z.number().int().default(0),
   }).prefault({}),
+  zeroshot: zeroshotSchema.prefault({}),
 });
 
 /** The evaluate stage's config (after defaults). */
@@ -85,13 +92,40 @@ export const evaluateStage: Stage<EvaluateConfig> = {
   module: import.meta.url,
   schema,
   artifactInputs: {
-    features: { kind: "extract", description: "frozen features of a labelled dataset" },
+    features: {
+      kind: "extract",
+      description: "frozen features of a labelled dataset (voc07, linear)",
+      needed: (cfg) => cfg.protocol !== "zeroshot",
+    },
+    model: {
+      kind: "pretrain",
+      description: "zeroshot: the caption model (bicaptioning, captioning or cappa)",
+      needed: (cfg) => cfg.protocol === "zeroshot",
+    },
+    dataset: {
+      kind: "caption-labels",
+      description: "zeroshot: a VOC-layout set built by caption-labels (instead of zeroshot.path)",
+      needed: (cfg) => cfg.protocol === "zeroshot" && cfg.zeroshot.path === "",
+    },
   },
-  inputs() {
-    return { artifacts: {}, files: {} };
+  inputs(cfg) {
+    const files: Record<string, string> = {};
+    if (cfg.protocol === "zeroshot" && cfg.zeroshot.path) files.dataset = cfg.zeroshot.path;
+    return { artifacts: {}, files };
   },
   async run(ctx) {
     const cfg = ctx.config;
+    if (cfg.protocol === "zeroshot") {
+      return await runZeroshot({
+        config: cfg.zeroshot,
+        modelDir: ctx.inputs.model.dir,
+        datasetPath: ctx.inputFiles.dataset ?? ctx.inputs.dataset.dir,
+        outDir: ctx.outDir,
+        bootstrap: { samples: cfg.bootstrap, seed: cfg.bootstrapSeed },
+        progress: ctx.progress,
+        log: ctx.log,
+      });
+    }
     const art = ctx.inputs.features; // checked by the runner
     const names = await splitNames(art.dir);
     const trainName = cfg.trainSplit || names[0], testName = cfg.testSplit || names[1];

@@ -288,6 +288,9 @@ export const pretrainStage: Stage<PretrainConfig> = {
           {
             ...cfg.model,
             vocabSize: captions.vocab.size,
+            // Caption length of the training data ([SOS] … [EOS], padded): cappa's parallel
+            // decoding predicts captionLength - 1 positions, as in training.
+            captionLength: captions.maxLength,
             numClasses: labels?.classes.length ?? null,
             imageSize: cfg.transform.size,
             tokens: tokensArt.key,

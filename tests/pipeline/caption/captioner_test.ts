@@ -5,59 +5,20 @@
  */
 import { assert, assertEquals } from "../cache/_assert.ts";
 import { join } from "node:path";
-import { createBackend } from "../../../engine/device.ts";
-import { saveSafetensors } from "../../../engine/safetensors.ts";
 import { tensor } from "../../../engine/tensor.ts";
-import { setInitSeed } from "../../../engine/init.ts";
 import {
   type Captioner,
   captionImages,
   openCaptioner,
 } from "../../../pipeline/caption/captioner.ts";
 import { applyEval } from "../../../pipeline/augment/transforms.ts";
-import type { RgbImage } from "../../../pipeline/data/types.ts";
-import { PretrainingModel } from "../../../pipeline/model/tasks.ts";
-import { Vocab } from "../../../pipeline/tokenize/vocab.ts";
-import { createImage, fillCircle } from "../../../pipeline/image/draw.ts";
 import { encodePng } from "../../../pipeline/image/png.ts";
 import { captionCommand } from "../../../cli/caption_command.ts";
+import { fakeModelArtifact, scene } from "../_model_artifact.ts";
 
-const WORDS = ["▁a", "▁red", "▁blue", "▁circle", "▁square", "▁left", "▁of", "▁two"];
-
-/** A fake cache: artifacts/tok/vocab.json and artifacts/model/{model.json, model.safetensors}. */
-async function fakeArtifact(): Promise<{ root: string; modelDir: string }> {
-  const root = await Deno.makeTempDir({ prefix: "virtex-caption-test-" });
-  const tokDir = join(root, "artifacts", "tok"), modelDir = join(root, "artifacts", "model");
-  await Deno.mkdir(tokDir, { recursive: true });
-  await Deno.mkdir(modelDir, { recursive: true });
-  const vocab = Vocab.fromTrained(
-    WORDS.map((piece, i) => ({ piece, freq: 100 - i })),
-    { nfkd: true, stripAccents: true, lowercase: true },
-  );
-  await Deno.writeTextFile(join(tokDir, "vocab.json"), JSON.stringify(vocab.toJson()));
-  const config = {
-    task: "bicaptioning" as const,
-    visual: "resnet18",
-    textual: "transdec_postnorm::L1_H32_A2_F64",
-    vocabSize: vocab.size,
-    maxLength: 30,
-  };
-  setInitSeed(5);
-  const be = await createBackend("wasm");
-  const model = await PretrainingModel.create(be, config);
-  await saveSafetensors(join(modelDir, "model.safetensors"), model.stateDict());
-  model.dispose();
-  await Deno.writeTextFile(
-    join(modelDir, "model.json"),
-    JSON.stringify({ ...config, imageSize: 64, tokens: "tok", numClasses: null }),
-  );
-  return { root, modelDir };
-}
-
-function scene(seed: number): RgbImage {
-  const img = createImage(80, 64, [200, 200, 200]);
-  fillCircle(img, 20 + seed * 10, 30, 12, [200, 30, 30]);
-  return img;
+/** A fake cache with a random-weight bicaptioning model (see _fake_artifact.ts). */
+function fakeArtifact(): Promise<{ root: string; modelDir: string }> {
+  return fakeModelArtifact({ task: "bicaptioning", seed: 5 });
 }
 
 const fixture = fakeArtifact();
