@@ -212,6 +212,8 @@ interface PendingStep {
   lossScale?: number;
   /** Each group's LR this step (read when recorded: the next step may have set another). */
   lr: Record<string, number>;
+  /** performance.now() when its recording began. */
+  startedAt: number;
 }
 
 /** Runs (or resumes) training to train.steps; returns where it ended. */
@@ -290,7 +292,10 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   };
   let lastLoss = NaN, lastVal: number | null = null, lastCkpt = restored?.path ?? "(none)";
   let lastEval: Record<string, string> = {}; // shown on the progress bar
-  let lastFinish = performance.now();
+  // A step's time runs from the start of its recording to the start of the next one's (or to its
+  // own finish when none was recorded after it: a step synced on its own), so a step finished
+  // right after its predecessor does not show a near-zero time.
+  let lastRecordStart = -Infinity;
   const ev = o.evaluate;
   const evaluatesAt = (done: number) =>
     ev !== undefined && ev.every > 0 && (done % ev.every === 0 || done === c.steps);
@@ -308,6 +313,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
    * stepping, so their steps wait as before.
    */
   const recordStep = async (step: number): Promise<PendingStep> => {
+    const startedAt = performance.now();
+    lastRecordStart = startedAt;
     o.optimizer.setLrFactor(lrFactor(step, sched));
     const losses: Promise<number>[] = [], parts: [string, Promise<number>][] = [];
     for (let a = 0; a < c.accumulate; a++) {
@@ -334,7 +341,15 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     const mean = Promise.all(losses).then((v) => v.reduce((x, y) => x + y, 0) / c.accumulate);
     const lr: Record<string, number> = {};
     for (const g of o.optimizer.groups) lr[g.name ?? "default"] = g.lr;
-    const p: PendingStep = { step, loss: mean, parts, gradNorm: null, finite: true, lr };
+    const p: PendingStep = {
+      step,
+      loss: mean,
+      parts,
+      gradNorm: null,
+      finite: true,
+      lr,
+      startedAt,
+    };
     if (dp) {
       // One allreduce: every rank's gradients become the mean over ranks (and the loss too, so
       // every rank takes the same decisions below).
@@ -403,9 +418,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
           `check the data, then resume.`,
       );
     }
-    const now = performance.now();
-    const dt = (now - lastFinish) / 1000;
-    lastFinish = now;
+    const until = lastRecordStart > p.startedAt ? lastRecordStart : performance.now();
+    const dt = (until - p.startedAt) / 1000;
     const done = step + 1;
     const m: Metric = {
       step: done,

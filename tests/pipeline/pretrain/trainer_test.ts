@@ -171,3 +171,28 @@ Deno.test("losses read a step late: every step logged, a NaN batch stops the run
   );
   s.model.dispose();
 });
+
+Deno.test("img/s is measured per step: a step finished right after its predecessor is not ~0 s", async () => {
+  const be = await createBackend("ref");
+  const s = await setup(be, 4);
+  const workDir = await Deno.makeTempDir();
+  const good = toySource();
+  const minStepMs = 40;
+  // Every batch takes at least 40 ms to arrive, so no step can take less; checkpoints every 2
+  // steps make the trainer finish some steps right after the one before.
+  const source = {
+    ...good,
+    async get(epoch: number, step: number) {
+      await new Promise((r) => setTimeout(r, minStepMs));
+      return await good.get(epoch, step);
+    },
+  };
+  const cfg = { ...s.trainCfg, checkpointEvery: 2, valEvery: 0 };
+  await train({ backend: be, ...s, train: cfg, source, workDir, progress: quiet, log: () => {} });
+  const lines = (await Deno.readTextFile(join(workDir, "metrics.jsonl"))).trim().split("\n");
+  const rates = lines.map((l) => JSON.parse(l).imgPerSec as number);
+  assert.strictEqual(rates.length, 4);
+  const ceiling = cfg.batchSize / (minStepMs / 1000);
+  assert(rates.every((r) => r > 0 && r <= ceiling), `rates ${rates} above ${ceiling} img/s`);
+  s.model.dispose();
+});
