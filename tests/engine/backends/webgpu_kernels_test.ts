@@ -28,6 +28,7 @@ import { RefBackend } from "../../../engine/backends/ref.ts";
 import { LookAhead, SGD } from "../../../engine/optim/index.ts";
 import { parameter, tensor } from "../../../engine/tensor.ts";
 import { assertClose, gpuChecker, randn } from "./webgpu_util.ts";
+import { squareMatmulParams } from "../../../bench/common.ts";
 
 Deno.env.get("XDG_RUNTIME_DIR") ?? Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
 const probe = await probeWebGpu();
@@ -413,17 +414,7 @@ Deno.test({
       const a = be.alloc(n * n), b = be.alloc(n * n), c = be.alloc(n * n);
       be.write(a, randn(n * n, 1));
       be.write(b, randn(n * n, 2));
-      const p = {
-        batch: 1,
-        M: n,
-        N: n,
-        K: n,
-        transA: false,
-        transB: false,
-        strideA: 0,
-        strideB: 0,
-        strideC: 0,
-      };
+      const p = squareMatmulParams(n);
       if (be.ctx.canProfile) {
         be.ctx.startProfile();
         be.ctx.opLabel = "matmul";
