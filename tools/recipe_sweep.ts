@@ -91,7 +91,7 @@ interface SetResult {
 }
 
 /** The caption-word set on Flickr8k val, built once beside the cache. */
-async function flickrWordsRoot(cacheRoot: string): Promise<string> {
+export async function flickrWordsRoot(cacheRoot: string): Promise<string> {
   const out = join(cacheRoot, "..", "sweep-data", "flickr8k-val-words");
   try {
     Deno.statSync(join(out, "ImageSets"));
@@ -112,7 +112,8 @@ async function flickrWordsRoot(cacheRoot: string): Promise<string> {
   return out;
 }
 
-function downstreamConfigs(words: string, size: number, resize: number) {
+/** Extract configs of the two downstream sets: the caption words at `words`, coco-tiny VOC-20. */
+export function downstreamConfigs(words: string, size: number, resize: number) {
   return {
     "flickr-words": { dataset: "voc", path: words, size, resize },
     "coco-voc20": {

@@ -1,0 +1,133 @@
+/**
+ * Scores backbones trained by the PyTorch replica (tools/recipe_replica.py) with virtex's own
+ * protocol: each replica output folder (model.json + visual.safetensors with torchvision names)
+ * enters the cache as a pretrain-kind artifact (tools/replica_import.ts: the folder's
+ * content hashed as an input, its config the replica's pretrain config plus `randomInit`: whether
+ * it is an untrained export, a PyTorch random-init baseline, and `bnCalibrate`: the batches its
+ * BatchNorm statistics saw), then virtex's extract and
+ * evaluate stages run on it for the real-photo sets of tools/recipe_sweep.ts (Flickr8k-val
+ * caption words and coco-tiny VOC-20) and `report` puts it beside virtex's backbones and random
+ * init in one table with the bootstrap intervals.
+ *
+ *   node_modules/.bin/deno run -A tools/replica_score.ts --replica DIR [--replica DIR2 ...]
+ *     [--virtex-model KEY ...] [--random-seeds 0,1,2] [--size 128] [--resize 128]
+ *     [--include EVALUATE_KEY ...] [--label KEY=NAME ...] [--out DIR] [--title TEXT]
+ *
+ * --virtex-model scores virtex pretrain artifacts of the cache the same way; --random-seeds the
+ * random-init baselines of the first model's architecture (none with ""); --include adds evaluate
+ * artifacts already in the cache (with their features and model) to the report. Replica rows are
+ * labelled "<task> (PyTorch replica)" unless --label names them. Prints every evaluate key.
+ */
+import { parseArgs } from "node:util";
+import { join, resolve } from "node:path";
+import { reportCommand } from "../cli/report_command.ts";
+import { Cache } from "../pipeline/cache/store.ts";
+import { runStage } from "../pipeline/runner.ts";
+import type { Artifact, Stage } from "../pipeline/stage.ts";
+import { evaluateStage } from "../pipeline/stages/evaluate.ts";
+import { extractStage } from "../pipeline/stages/extract.ts";
+import { downstreamConfigs, flickrWordsRoot } from "./recipe_sweep.ts";
+import { replicaImportStage } from "./replica_import.ts";
+
+/** The import's config: the replica's pretrain config (summary.json) and whether it trained. */
+function importConfig(dir: string): Record<string, unknown> {
+  const summary = JSON.parse(Deno.readTextFileSync(join(dir, "summary.json")));
+  return {
+    ...summary.config,
+    randomInit: summary.randomInit === true,
+    bnCalibrate: summary.bnCalibrate ?? 0,
+  };
+}
+
+const HELP = `usage: deno run -A tools/replica_score.ts --replica DIR [--replica DIR2 ...]
+    [--virtex-model KEY ...] [--random-seeds 0,1,2] [--size 128] [--resize 128]
+    [--include EVALUATE_KEY ...] [--label KEY=NAME ...] [--out DIR] [--title TEXT]
+
+Scores PyTorch-replica backbones (tools/recipe_replica.py --out DIR) with virtex's extract +
+evaluate on Flickr8k-val caption words and coco-tiny VOC-20, beside virtex pretrain artifacts and
+random init, and writes report's comparison.md/.svg to --out (default replica-report).`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      replica: { type: "string", multiple: true, default: [] },
+      "virtex-model": { type: "string", multiple: true, default: [] },
+      "random-seeds": { type: "string", default: "0,1,2" },
+      size: { type: "string", default: "128" },
+      resize: { type: "string", default: "128" },
+      include: { type: "string", multiple: true, default: [] },
+      label: { type: "string", multiple: true, default: [] },
+      out: { type: "string", default: "replica-report" },
+      title: { type: "string", default: "virtex vs PyTorch replica vs random init" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help || (!values.replica.length && !values["virtex-model"].length)) {
+    console.log(HELP);
+    return values.help ? 0 : 2;
+  }
+  const cache = new Cache();
+  const quiet = () => {};
+  const run = <C>(
+    stage: Stage<C>,
+    cfg: unknown,
+    inputs: Record<string, Artifact> = {},
+    inputFiles: Record<string, string> = {},
+  ) => runStage(stage, cfg, { cache, inputs, inputFiles, log: quiet }).then((r) => r.artifact);
+  const models: { model: Artifact; label?: string }[] = [];
+  for (const dir of values.replica) {
+    const cfg = importConfig(dir);
+    const model = await run(replicaImportStage, cfg, {}, { replica: resolve(dir) });
+    const task = (cfg.model as { task: string }).task;
+    console.error(`[score] replica ${dir} -> ${model.key.slice(0, 12)}`);
+    models.push({
+      model,
+      label: !cfg.randomInit
+        ? `${task} (PyTorch replica)`
+        : cfg.bnCalibrate
+        ? `random init + BN statistics of ${cfg.bnCalibrate} batches (PyTorch)`
+        : "random init (PyTorch replica)",
+    });
+  }
+  for (const ref of values["virtex-model"]) models.push({ model: cache.resolve(ref) });
+  const arch = JSON.parse(Deno.readTextFileSync(join(models[0].model.dir, "model.json"))).visual;
+  const seeds = values["random-seeds"].split(",").filter((s) => s.trim()).map(Number);
+  const sets = downstreamConfigs(
+    await flickrWordsRoot(cache.root),
+    Number(values.size),
+    Number(values.resize),
+  );
+  const keys: string[] = [...values.include];
+  const labels = [...values.label];
+  for (const [name, ecfg] of Object.entries(sets)) {
+    for (const { model, label } of models) {
+      const ev = await run(evaluateStage, {}, {
+        features: await run(extractStage, ecfg, { model }),
+      });
+      console.error(`[score] ${name} ${model.key.slice(0, 12)}: evaluate ${ev.key}`);
+      keys.push(ev.key);
+      if (label) labels.push(`${ev.key}=${label}`);
+    }
+    for (const seed of seeds) {
+      const feats = await run(extractStage, { ...ecfg, weights: "random", arch, seed });
+      const ev = await run(evaluateStage, {}, { features: feats });
+      console.error(`[score] ${name} random seed ${seed}: evaluate ${ev.key}`);
+      keys.push(ev.key);
+    }
+  }
+  return await reportCommand([
+    ...keys,
+    ...labels.flatMap((l) => ["--label", l]),
+    "--out",
+    values.out,
+    "--title",
+    values.title,
+  ]);
+}
+
+if (import.meta.main) {
+  // Like the CLI: a private runtime dir for the WebGPU probe of device "auto".
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync());
+  const code = await main();
+  Deno.exit(code); // backends' worker threads would keep the process alive
+}
