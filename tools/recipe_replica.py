@@ -68,6 +68,8 @@ def parse_args(argv):
     ap.add_argument("--bn-calibrate", type=int, default=0, metavar="N",
                     help="with --random-init: first N forward passes over training batches in train mode, no gradient "
                          "(BatchNorm running statistics of the data, weights untouched)")
+    ap.add_argument("--snapshot-every", type=int, default=0, metavar="N",
+                    help="also export the backbone every N steps into OUT/step-<N>/ (scored like OUT itself)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--out", required=True, help="output folder (created; files written atomically)")
     ap.add_argument("--log-every", type=int, default=10)
@@ -189,22 +191,32 @@ def main(argv=None):
           + "; optimizer groups too: " + ", ".join(f"{k} {v} tensors" for k, v in groups.items()), flush=True)
     batches = D.Batches(imgs, caps, ids, t["batchSize"], D.TrainTransform(cfg["transform"]), t["seed"])
     t0 = time.time()
-    metrics = [] if a.random_init else pretrain(model, batches, o, t["steps"], a.log_every)
+
+    def export(folder, metrics):
+        """model.json, visual.safetensors, metrics.jsonl and summary.json of the backbone as it is now."""
+        os.makedirs(folder, exist_ok=True)
+        write_atomic(os.path.join(folder, "metrics.jsonl"), "".join(json.dumps(x) + "\n" for x in metrics))
+        write_safetensors(os.path.join(folder, "visual.safetensors"), model.visual.state_dict(), {})
+        model_json = dict(task=m["task"], visual=m["visual"], textual=m["textual"], dropout=m["dropout"],
+                          maxLength=m["maxLength"], initStd=m["initStd"], vocabSize=len(caps.pieces),
+                          numClasses=None, imageSize=cfg["transform"]["size"], tokens=inputs["tokens"])
+        write_atomic(os.path.join(folder, "model.json"), json.dumps(model_json, indent=1))
+        summary = dict(source="tools/recipe_replica.py (PyTorch)", recipe=plan["recipe"], step=plan["pretrain"]["step"],
+                       config=cfg, inputs=inputs, params=params, optimizerGroups=groups, threads=a.threads,
+                       torch=torch.__version__, train=train_summary(metrics, time.time() - t0, t["batchSize"]),
+                       randomInit=a.random_init, bnCalibrate=a.bn_calibrate if a.random_init else 0)
+        write_atomic(os.path.join(folder, "summary.json"), json.dumps(summary, indent=1))
+        return summary["train"]
+
+    def snapshot(done, metrics):
+        if a.snapshot_every and done % a.snapshot_every == 0 and done < t["steps"]:
+            export(os.path.join(out, f"step-{done}"), metrics)
+            print(f"[replica] snapshot at step {done}: {os.path.join(out, f'step-{done}')}", flush=True)
+
+    metrics = [] if a.random_init else pretrain(model, batches, o, t["steps"], a.log_every, on_step=snapshot)
     if a.random_init and a.bn_calibrate:
         calibrate_bn(model.visual, batches, a.bn_calibrate)
-    train = train_summary(metrics, time.time() - t0, t["batchSize"])
-
-    write_atomic(os.path.join(out, "metrics.jsonl"), "".join(json.dumps(x) + "\n" for x in metrics))
-    write_safetensors(os.path.join(out, "visual.safetensors"), model.visual.state_dict(), {})
-    model_json = dict(task=m["task"], visual=m["visual"], textual=m["textual"], dropout=m["dropout"],
-                      maxLength=m["maxLength"], initStd=m["initStd"], vocabSize=len(caps.pieces),
-                      numClasses=None, imageSize=cfg["transform"]["size"], tokens=inputs["tokens"])
-    write_atomic(os.path.join(out, "model.json"), json.dumps(model_json, indent=1))
-    summary = dict(source="tools/recipe_replica.py (PyTorch)", recipe=plan["recipe"], step=plan["pretrain"]["step"],
-                   config=cfg, inputs=inputs, params=params, optimizerGroups=groups, threads=a.threads,
-                   torch=torch.__version__, train=train, randomInit=a.random_init,
-                   bnCalibrate=a.bn_calibrate if a.random_init else 0)
-    write_atomic(os.path.join(out, "summary.json"), json.dumps(summary, indent=1))
+    train = export(out, metrics)
     if metrics:
         print(f"[replica] loss {train['lossFirst10']:.3f} (first 10 steps) -> {train['lossLast10']:.3f} (last 10), "
               f"{train['imgPerSec']:.1f} img/s, {train['seconds']:.0f} s", flush=True)

@@ -16,12 +16,15 @@
  * --virtex-model scores virtex pretrain artifacts of the cache the same way; --random-seeds the
  * random-init baselines of the first model's architecture (none with ""); --include adds evaluate
  * artifacts already in the cache (with their features and model) to the report. Replica rows are
- * labelled "<task> (PyTorch replica)" unless --label names them. Prints every evaluate key.
+ * labelled "<task> (PyTorch replica)" unless --label names them. Prints every evaluate key; writes
+ * report's comparison.md/.svg and runs.md (one row per run with its interval) to --out.
  */
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { reportCommand } from "../cli/report_command.ts";
+import { writeFileAtomic } from "../engine/safetensors.ts";
 import { Cache } from "../pipeline/cache/store.ts";
+import { buildComparison } from "../pipeline/report/compare.ts";
 import { runStage } from "../pipeline/runner.ts";
 import type { Artifact, Stage } from "../pipeline/stage.ts";
 import { evaluateStage } from "../pipeline/stages/evaluate.ts";
@@ -45,7 +48,8 @@ const HELP = `usage: deno run -A tools/replica_score.ts --replica DIR [--replica
 
 Scores PyTorch-replica backbones (tools/recipe_replica.py --out DIR) with virtex's extract +
 evaluate on Flickr8k-val caption words and coco-tiny VOC-20, beside virtex pretrain artifacts and
-random init, and writes report's comparison.md/.svg to --out (default replica-report).`;
+random init, and writes report's comparison.md/.svg to --out (default replica-report) and
+runs.md (every run apart, with its bootstrap 95 % interval).`;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -62,7 +66,10 @@ async function main(): Promise<number> {
       help: { type: "boolean", default: false },
     },
   });
-  if (values.help || (!values.replica.length && !values["virtex-model"].length)) {
+  if (
+    values.help ||
+    (!values.replica.length && !values["virtex-model"].length && !values.include.length)
+  ) {
     console.log(HELP);
     return values.help ? 0 : 2;
   }
@@ -90,8 +97,12 @@ async function main(): Promise<number> {
     });
   }
   for (const ref of values["virtex-model"]) models.push({ model: cache.resolve(ref) });
-  const arch = JSON.parse(Deno.readTextFileSync(join(models[0].model.dir, "model.json"))).visual;
-  const seeds = values["random-seeds"].split(",").filter((s) => s.trim()).map(Number);
+  const seeds = models.length
+    ? values["random-seeds"].split(",").filter((s) => s.trim()).map(Number)
+    : [];
+  const arch = seeds.length
+    ? JSON.parse(Deno.readTextFileSync(join(models[0].model.dir, "model.json"))).visual
+    : "";
   const sets = downstreamConfigs(
     await flickrWordsRoot(cache.root),
     Number(values.size),
@@ -115,7 +126,7 @@ async function main(): Promise<number> {
       keys.push(ev.key);
     }
   }
-  return await reportCommand([
+  const code = await reportCommand([
     ...keys,
     ...labels.flatMap((l) => ["--label", l]),
     "--out",
@@ -123,6 +134,35 @@ async function main(): Promise<number> {
     "--title",
     values.title,
   ]);
+  const md = runsMarkdown(cache, keys, labels);
+  await writeFileAtomic(join(values.out, "runs.md"), new TextEncoder().encode(md));
+  console.log(`\n${md}wrote ${join(values.out, "runs.md")}`);
+  return code;
+}
+
+/** One row per evaluate artifact (each seed apart) with its bootstrap interval and key. */
+function runsMarkdown(cache: Cache, keys: string[], labels: string[]): string {
+  const named: Record<string, string> = {};
+  for (const l of labels) {
+    const eq = l.indexOf("=");
+    named[cache.resolve(l.slice(0, eq)).key] = l.slice(eq + 1);
+  }
+  const rows = buildComparison(cache, keys.map((k) => cache.resolve(k)), named);
+  const lines = [
+    "| downstream | method | seed | mAP [95 % CI] | evaluate |",
+    "| --- | --- | ---: | --- | --- |",
+  ];
+  for (const r of rows) {
+    for (const m of r.members) {
+      const ci = m.ci ? ` [${m.ci[0].toFixed(2)}, ${m.ci[1].toFixed(2)}]` : "";
+      lines.push(
+        `| ${r.downstream} | ${r.method} | ${m.seed ?? "-"} | ${m.value.toFixed(2)}${ci} | ${
+          m.key.slice(0, 12)
+        } |`,
+      );
+    }
+  }
+  return lines.join("\n") + "\n";
 }
 
 if (import.meta.main) {

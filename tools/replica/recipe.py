@@ -1,6 +1,6 @@
 """Recipes for the replica: a virtex pipeline file resolved by virtex itself (tools/replica_plan.ts),
-or a default pipeline (Flickr8k pretraining, caption-word and coco-tiny VOC-20 evaluation) built
-from flags; plus the virtex commands that build the tokenize and caption-labels artifacts."""
+or a default pipeline (virtex's pretrain defaults on the Flickr8k train split) changed by flags;
+plus the virtex command that builds the tokenize and augment artifacts it reads."""
 import json
 import os
 import subprocess
@@ -10,25 +10,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DENO = os.path.join(REPO, "node_modules", ".bin", "deno")
 DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 FLICKR = os.path.join(DATA, "flickr8k")
-COCO_ANN = os.path.join(DATA, "coco-tiny", "annotations")
 
 
 def default_pipeline():
-    """The pipeline replayed without --virtex-recipe: virtex's defaults on Flickr8k, evaluated on
-    the Flickr8k-val caption-word set and coco-tiny VOC-20 (flags override any key)."""
+    """The pipeline replayed without --virtex-recipe: virtex's defaults on Flickr8k's train split
+    (flags override any key)."""
     caps, splits = os.path.join(FLICKR, "captions.txt"), os.path.join(FLICKR, "splits")
     return {"stages": [
         {"name": "tok", "stage": "tokenize",
          "config": {"captions": caps, "vocabSplit": os.path.join(splits, "train.txt")}},
         {"name": "shards", "stage": "augment", "config": {"captions": caps}},
-        {"name": "words", "stage": "caption-labels",
-         "config": {"captions": caps, "split": os.path.join(splits, "val.txt")}},
         {"name": "pretrain", "stage": "pretrain", "inputs": {"tokens": "tok", "shards": "shards"},
          "config": {"trainSplit": os.path.join(splits, "train.txt")}},
-        {"name": "feats-words", "stage": "extract", "inputs": {"model": "pretrain", "dataset": "words"},
-         "config": {"dataset": "voc"}},
-        {"name": "feats-voc20", "stage": "extract", "inputs": {"model": "pretrain"},
-         "config": {"dataset": "coco", "path": COCO_ANN, "cocoClasses": "voc20"}},
     ]}
 
 

@@ -66,8 +66,9 @@ def lr_factor(step, warmup, total):
     return 0.5 * (1 + math.cos(math.pi * t))
 
 
-def pretrain(model, batches, optim, steps, log_every=10, log=print):
-    """Trains `steps` steps; returns per-step metrics [{step, loss, parts, lr, gradNorm, imgPerSec}]."""
+def pretrain(model, batches, optim, steps, log_every=10, log=print, on_step=None):
+    """Trains `steps` steps; returns per-step metrics [{step, loss, parts, lr, gradNorm, imgPerSec}].
+    `on_step(steps done, metrics so far)` runs after each step (snapshots)."""
     sgd, opt = build_optimizer(model, optim)
     params = [p for g in sgd.param_groups for p in g["params"]]
     model.train()
@@ -94,4 +95,6 @@ def pretrain(model, batches, optim, steps, log_every=10, log=print):
             log(f"[replica] step {step + 1}/{steps} loss {m['loss']:.4f} grad {norm:.2f} "
                 f"{(step + 1) * len(lengths) / el:.1f} img/s elapsed {el:.0f}s eta {eta:.0f}s")
             sys.stdout.flush()
+        if on_step:
+            on_step(step + 1, metrics)
     return metrics
