@@ -134,10 +134,55 @@ async function main(): Promise<number> {
     "--title",
     values.title,
   ]);
-  const md = runsMarkdown(cache, keys, labels);
+  const md = runsMarkdown(cache, keys, labels) + "\n" + lossMarkdown(cache, keys);
   await writeFileAtomic(join(values.out, "runs.md"), new TextEncoder().encode(md));
   console.log(`\n${md}wrote ${join(values.out, "runs.md")}`);
   return code;
+}
+
+/**
+ * Mean training loss over windows of steps (the first 10, the 10 before each quarter, the last
+ * 50) of every trained model behind the evaluations: virtex's and the replica's side by side.
+ */
+function lossMarkdown(cache: Cache, keys: string[]): string {
+  const models = new Map<string, Artifact>();
+  for (const k of keys) {
+    const features = cache.get(cache.resolve(k).manifest.inputs.features);
+    const model = features?.manifest.inputs.model
+      ? cache.get(features.manifest.inputs.model)
+      : null;
+    if (model && !(model.manifest.config as { randomInit?: boolean }).randomInit) {
+      models.set(model.key, model);
+    }
+  }
+  const rows: { name: string; loss: number[] }[] = [];
+  for (const m of models.values()) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(join(m.dir, "metrics.jsonl"));
+    } catch { /* no training log */ }
+    const loss = text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l).loss as number);
+    if (!loss.length) continue;
+    const cfg = m.manifest.config as { train: { seed: number } };
+    const who = m.manifest.stageVersion.startsWith("pytorch") ? "PyTorch replica" : "virtex";
+    rows.push({ name: `${who} seed ${cfg.train.seed} (${m.key.slice(0, 12)})`, loss });
+  }
+  if (!rows.length) return "";
+  const n = Math.min(...rows.map((r) => r.loss.length));
+  const windows: [number, number][] = [[0, Math.min(10, n)]];
+  for (const q of [1, 2, 3]) {
+    const end = Math.round(n * q / 4);
+    windows.push([Math.max(0, end - 10), end]);
+  }
+  windows.push([Math.max(0, n - 50), n]);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return [
+    `| mean training loss, steps | ${windows.map(([a, b]) => `${a + 1}–${b}`).join(" | ")} |`,
+    `| --- |${" ---: |".repeat(windows.length)}`,
+    ...rows.map((r) =>
+      `| ${r.name} | ${windows.map(([a, b]) => mean(r.loss.slice(a, b)).toFixed(3)).join(" | ")} |`
+    ),
+  ].join("\n") + "\n";
 }
 
 /** One row per evaluate artifact (each seed apart) with its bootstrap interval and key. */
