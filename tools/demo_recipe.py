@@ -29,6 +29,8 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from sklearn.svm import LinearSVC
 
+from replica.train import LookAhead  # tools/replica: the same LookAhead as the recipe replica
+
 torch.set_num_threads(1)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.join(REPO, ".virtex-cache", "artifacts")
@@ -201,22 +203,6 @@ class Supervised(nn.Module):
         return F.binary_cross_entropy_with_logits(self.fc(grid.mean((2, 3))), self.sup[ids])
 
 
-class LookAhead:
-    def __init__(self, opt, params, alpha=0.5, k=5):
-        self.opt, self.alpha, self.k, self.n = opt, alpha, k, 0
-        self.params = [p for p in params]
-        self.slow = [p.detach().clone() for p in self.params]
-
-    def step(self):
-        self.opt.step()
-        self.n += 1
-        if self.n % self.k == 0:
-            with torch.no_grad():
-                for p, s in zip(self.params, self.slow):
-                    s.add_(p - s, alpha=self.alpha)
-                    p.copy_(s)
-
-
 # ---------------------------------------------------------------- train / eval
 def augment(imgs, size, scale, jitter, hue):
     cj = T.ColorJitter(jitter, jitter, jitter, hue)
@@ -262,7 +248,7 @@ def pretrain(cfg, cnn, imgs, caps, vocab, maxlen, sup):
         sgd = torch.optim.AdamW(groups, weight_decay=1e-2)
     else:
         sgd = torch.optim.SGD(groups, momentum=0.9, weight_decay=1e-4)
-    opt = LookAhead(sgd, list(cnn.parameters()) + list(head.parameters())) if cfg["lookahead"] else sgd
+    opt = LookAhead(sgd) if cfg["lookahead"] else sgd
     warm = min(cfg["warmup"], steps // 4)
     cnn.train(); head.train()
     losses = []
