@@ -86,11 +86,13 @@ async function main(): Promise<number> {
     const cfg = importConfig(dir);
     const model = await run(replicaImportStage, cfg, {}, { replica: resolve(dir) });
     const task = (cfg.model as { task: string }).task;
+    const done = Number(model.manifest.summary.steps);
+    const of = (cfg.train as { steps: number }).steps;
     console.error(`[score] replica ${dir} -> ${model.key.slice(0, 12)}`);
     models.push({
       model,
       label: !cfg.randomInit
-        ? `${task} (PyTorch replica)`
+        ? `${task} (PyTorch replica${done < of ? `, step ${done} of ${of}` : ""})`
         : cfg.bnCalibrate
         ? `random init + BN statistics of ${cfg.bnCalibrate} batches (PyTorch)`
         : "random init (PyTorch replica)",
@@ -109,7 +111,7 @@ async function main(): Promise<number> {
     Number(values.resize),
   );
   const keys: string[] = [...values.include];
-  const labels = [...values.label];
+  const labels: string[] = []; // the replicas' own, then --label (the later wins)
   for (const [name, ecfg] of Object.entries(sets)) {
     for (const { model, label } of models) {
       const ev = await run(evaluateStage, {}, {
@@ -126,6 +128,7 @@ async function main(): Promise<number> {
       keys.push(ev.key);
     }
   }
+  labels.push(...values.label);
   const code = await reportCommand([
     ...keys,
     ...labels.flatMap((l) => ["--label", l]),
