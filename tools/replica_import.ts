@@ -14,9 +14,16 @@ import type { Stage } from "../pipeline/stage.ts";
 /** Files of a replica output folder that the imported artifact holds. */
 const REPLICA_FILES = ["model.json", "visual.safetensors", "metrics.jsonl", "summary.json"];
 
-/** The replica's pretrain config as recorded in its summary.json, plus whether it is untrained. */
-const importSchema = z.object({ randomInit: z.boolean(), bnCalibrate: z.number().int() })
-  .passthrough();
+/**
+ * The replica's pretrain config as recorded in its summary.json, plus whether it is untrained, the
+ * batches its BatchNorm statistics were calibrated on, and the steps it trained (a snapshot's are
+ * fewer than train.steps), so report tells snapshots and baselines apart from the trained run.
+ */
+const importSchema = z.object({
+  randomInit: z.boolean(),
+  bnCalibrate: z.number().int(),
+  stepsDone: z.number().int(),
+}).passthrough();
 type ImportConfig = z.infer<typeof importSchema>;
 
 /**

@@ -39,6 +39,7 @@ function importConfig(dir: string): Record<string, unknown> {
     ...summary.config,
     randomInit: summary.randomInit === true,
     bnCalibrate: summary.bnCalibrate ?? 0,
+    stepsDone: summary.train.steps,
   };
 }
 
@@ -86,7 +87,7 @@ async function main(): Promise<number> {
     const cfg = importConfig(dir);
     const model = await run(replicaImportStage, cfg, {}, { replica: resolve(dir) });
     const task = (cfg.model as { task: string }).task;
-    const done = Number(model.manifest.summary.steps);
+    const done = cfg.stepsDone as number;
     const of = (cfg.train as { steps: number }).steps;
     console.error(`[score] replica ${dir} -> ${model.key.slice(0, 12)}`);
     models.push({
@@ -171,7 +172,7 @@ function lossMarkdown(cache: Cache, keys: string[]): string {
     rows.push({ name: `${who} seed ${cfg.train.seed} (${m.key.slice(0, 12)})`, loss });
   }
   if (!rows.length) return "";
-  const n = Math.min(...rows.map((r) => r.loss.length));
+  const n = Math.max(...rows.map((r) => r.loss.length));
   const windows: [number, number][] = [[0, Math.min(10, n)]];
   for (const q of [1, 2, 3]) {
     const end = Math.round(n * q / 4);
@@ -183,7 +184,10 @@ function lossMarkdown(cache: Cache, keys: string[]): string {
     `| mean training loss, steps | ${windows.map(([a, b]) => `${a + 1}–${b}`).join(" | ")} |`,
     `| --- |${" ---: |".repeat(windows.length)}`,
     ...rows.map((r) =>
-      `| ${r.name} | ${windows.map(([a, b]) => mean(r.loss.slice(a, b)).toFixed(3)).join(" | ")} |`
+      `| ${r.name} | ${
+        windows.map(([a, b]) => b <= r.loss.length ? mean(r.loss.slice(a, b)).toFixed(3) : "-")
+          .join(" | ")
+      } |`
     ),
   ].join("\n") + "\n";
 }

@@ -53,6 +53,7 @@ const config = {
   train: { seed: 0 },
   randomInit: true,
   bnCalibrate: 0,
+  stepsDone: 0,
 };
 
 Deno.test("replica import: a pretrain-kind artifact keyed by the folder's content, weights checked", async () => {
