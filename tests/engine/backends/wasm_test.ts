@@ -19,18 +19,12 @@ import { runOpSuite } from "../op_suite.ts";
 import { assertClose } from "../suite_util.ts";
 import { runTorchParitySuite } from "../torch_parity_suite.ts";
 import { SeededRng } from "../../../engine/rng.ts";
+import { type Data, type Out, runOnBackends } from "./backend_runs.ts";
 
 const wasmBuilt = await Deno.stat(new URL("../../../kernels/build/engine.wasm", import.meta.url))
   .then(() => true, () => false);
 if (!wasmBuilt) console.log("wasm tests skipped: kernels/build/engine.wasm missing (make kernels)");
 const opts = { sanitizeOps: false, sanitizeResources: false, ignore: !wasmBuilt };
-
-type Data = Float32Array | Int32Array;
-interface Out {
-  n: number;
-  dtype?: "f32" | "i32";
-  init?: Data;
-}
 
 function randn(n: number, seed: number): Float32Array {
   const r = new SeededRng(seed);
@@ -41,32 +35,14 @@ function randInt(n: number, seed: number, hi: number): Int32Array {
   return Int32Array.from({ length: n }, () => r.int(hi));
 }
 
-/** Runs `call` with the same inputs on each backend; returns outputs per backend. */
-async function run(
+/** Runs `call` with the same inputs on each backend (outputs start at 0); outputs per backend. */
+function run(
   backends: Backend[],
   inputs: Record<string, Data>,
   outputs: Record<string, Out>,
   call: (be: Backend, b: Record<string, Buf>) => void,
 ): Promise<Record<string, Data>[]> {
-  const res: Record<string, Data>[] = [];
-  for (const be of backends) {
-    const bufs: Record<string, Buf> = {};
-    for (const [k, d] of Object.entries(inputs)) {
-      bufs[k] = be.alloc(d.length, d instanceof Int32Array ? "i32" : "f32");
-      be.write(bufs[k], d);
-    }
-    for (const [k, o] of Object.entries(outputs)) {
-      bufs[k] = be.alloc(o.n, o.dtype ?? "f32");
-      if (o.init) be.write(bufs[k], o.init);
-      else be.fill(bufs[k], 0);
-    }
-    call(be, bufs);
-    const out: Record<string, Data> = {};
-    for (const k of Object.keys(outputs)) out[k] = await be.read(bufs[k]);
-    for (const b of Object.values(bufs)) be.free(b);
-    res.push(out);
-  }
-  return res;
+  return runOnBackends(backends, inputs, outputs, call, () => 0);
 }
 
 let wasm2: Promise<Backend> | null = null;

@@ -6,6 +6,9 @@ import nodeAssert from "node:assert";
 import type { Backend, Buf } from "../../../engine/backend.ts";
 import { RefBackend } from "../../../engine/backends/ref.ts";
 import { SeededRng } from "../../../engine/rng.ts";
+import { type Data, type Out, runOnBackends } from "./backend_runs.ts";
+
+export type { Data, Out };
 
 /** Uniform values in [lo, hi) from the project's seeded generator. */
 export function randn(n: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -17,16 +20,6 @@ export function randn(n: number, seed: number, lo = -1, hi = 1): Float32Array {
 export function randInt(n: number, seed: number, hi: number): Int32Array {
   const r = new SeededRng(seed);
   return Int32Array.from({ length: n }, () => Math.floor(r.next() * hi));
-}
-
-/** Host data of a buffer. */
-export type Data = Float32Array | Int32Array;
-
-/** An output buffer: its size, dtype and optional initial content (for accumulate/beta). */
-export interface Out {
-  n: number;
-  dtype?: "f32" | "i32";
-  init?: Data;
 }
 
 /** |g − r| ≤ rtol·(|r| + 0.01·max|r|) + 1e-6, elementwise. */
@@ -51,26 +44,16 @@ export function gpuChecker(gpu: () => Promise<Backend>) {
     outputs: Record<string, Out>,
     call: (be: Backend, b: Record<string, Buf>) => void,
   ): Promise<Record<string, [Data, Data]>> {
+    // NaN (or -7 for integers) marks outputs a kernel failed to write.
+    const [g, r] = await runOnBackends(
+      [await gpu(), new RefBackend()],
+      inputs,
+      outputs,
+      call,
+      (o) => o.dtype === "i32" ? -7 : NaN,
+    );
     const res: Record<string, [Data, Data]> = {};
-    const backends: Backend[] = [await gpu(), new RefBackend()];
-    for (const [bi, be] of backends.entries()) {
-      const bufs: Record<string, Buf> = {};
-      for (const [k, d] of Object.entries(inputs)) {
-        bufs[k] = be.alloc(d.length, d instanceof Int32Array ? "i32" : "f32");
-        be.write(bufs[k], d);
-      }
-      for (const [k, o] of Object.entries(outputs)) {
-        bufs[k] = be.alloc(o.n, o.dtype ?? "f32");
-        if (o.init) be.write(bufs[k], o.init);
-        else be.fill(bufs[k], o.dtype === "i32" ? -7 : NaN);
-      }
-      call(be, bufs);
-      for (const k of Object.keys(outputs)) {
-        res[k] ??= [new Float32Array(), new Float32Array()];
-        res[k][bi] = await be.read(bufs[k]);
-      }
-      for (const b of Object.values(bufs)) be.free(b);
-    }
+    for (const k of Object.keys(outputs)) res[k] = [g[k], r[k]];
     return res;
   }
 
